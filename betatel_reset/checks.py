@@ -1,0 +1,94 @@
+"""System checks: misconfiguration shows at startup, not at a user's first click.
+
+=====================  =====================================================
+``betatel_reset.E001``  the http backend has no token source
+``betatel_reset.E002``  ``BACKEND`` cannot be imported
+``betatel_reset.E003``  ``TOKEN_PROVIDER`` cannot be imported or called
+``betatel_reset.W001``  the static ``TOKEN`` is a JWT that has expired
+``betatel_reset.W002``  ``API_URL`` is not https while ``DEBUG`` is off
+``betatel_reset.W003``  ``BETATEL_RESET`` has keys the app does not know
+=====================  =====================================================
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from django.core.checks import CheckMessage, Error, Warning, register
+
+from .backends import get_backend
+from .conf import DEFAULTS, SETTINGS_NAME, app_settings
+from .exceptions import ConfigurationError
+from .tokens import get_provider, jwt_expiry
+
+
+@register()
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    errors.extend(_check_backend_and_token())
+    errors.extend(_check_api_url())
+    unknown = app_settings.unknown_keys
+    if unknown:
+        errors.append(
+            Warning(
+                f"{SETTINGS_NAME} has unknown keys: {', '.join(unknown)}.",
+                hint=f"Known keys: {', '.join(sorted(DEFAULTS))}.",
+                id="betatel_reset.W003",
+            )
+        )
+    return errors
+
+
+def _check_backend_and_token() -> list[CheckMessage]:
+    try:
+        backend = get_backend()
+    except ConfigurationError as exc:
+        return [Error(str(exc), id="betatel_reset.E002")]
+    try:
+        provider = get_provider()
+    except ConfigurationError as exc:
+        return [Error(str(exc), id="betatel_reset.E003")]
+
+    errors: list[CheckMessage] = []
+    token = app_settings.TOKEN
+    if backend.requires_token and provider is None and not token:
+        errors.append(
+            Error(
+                f"The {app_settings.BACKEND!r} backend needs a Betatel API token.",
+                hint=(
+                    f"Set {SETTINGS_NAME}['TOKEN'] (for example from the BETATEL_API_TOKEN "
+                    f"environment variable) or {SETTINGS_NAME}['TOKEN_PROVIDER'], or use "
+                    f"{SETTINGS_NAME}['BACKEND'] = 'console' in development."
+                ),
+                id="betatel_reset.E001",
+            )
+        )
+    if provider is None and token:
+        expires = jwt_expiry(token)
+        if expires is not None and expires <= datetime.datetime.now(datetime.UTC):
+            errors.append(
+                Warning(
+                    f"{SETTINGS_NAME}['TOKEN'] is a JWT that expired at "
+                    f"{expires:%Y-%m-%d %H:%M} UTC; Betatel will reject it.",
+                    hint=(
+                        "Betatel tokens are short-lived: use a TOKEN_PROVIDER that fetches "
+                        "a fresh one, or renew the token."
+                    ),
+                    id="betatel_reset.W001",
+                )
+            )
+    return errors
+
+
+def _check_api_url() -> list[CheckMessage]:
+    if app_settings.DEBUG or app_settings.API_URL.startswith("https://"):
+        return []
+    return [
+        Warning(
+            f"{SETTINGS_NAME}['API_URL'] is {app_settings.API_URL!r}: the token would "
+            "travel unencrypted.",
+            hint="Use an https:// URL outside development.",
+            id="betatel_reset.W002",
+        )
+    ]

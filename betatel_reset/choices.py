@@ -1,0 +1,25 @@
+"""Where a resend came from and how it ended; shared by the service, the audit
+trail, signals and the admin."""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Source(models.TextChoices):
+    WEB = "web", _("Public page")
+    ADMIN = "admin", _("Admin")
+    COMMAND = "command", _("Command line")
+    TASK = "task", _("Background task")
+    API = "api", _("Site code")
+
+
+class Outcome(models.TextChoices):
+    SENT = "sent", _("Sent")
+    UNKNOWN_ACCOUNT = "unknown_account", _("Unknown account")
+    RATE_LIMITED = "rate_limited", _("Rate limited locally")
+    UPSTREAM_RATE_LIMITED = "upstream_rate_limited", _("Rate limited by Betatel")
+    AUTH_FAILED = "auth_failed", _("Token rejected")
+    FAILED = "failed", _("Failed")
+    CIRCUIT_OPEN = "circuit_open", _("Skipped: Betatel paused")
+    MISCONFIGURED = "misconfigured", _("Misconfigured")
+    INVALID = "invalid", _("Invalid address")

@@ -1,0 +1,159 @@
+"""The one entry point: :func:`resend_reset_email`.
+
+Views, the admin, the management command and background tasks all call it; none
+of them talks HTTP or reads the token themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import unicodedata
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.http import HttpRequest
+from django.views.decorators.debug import sensitive_variables
+
+from .backends import UpstreamResponse, get_backend
+from .choices import Outcome, Source
+from .exceptions import (
+    AuthenticationFailed,
+    BetatelResetError,
+    ConfigurationError,
+    InvalidAddress,
+)
+from .tokens import can_refresh, get_token, jwt_expiry
+
+logger = logging.getLogger(__name__)
+
+#: RFC 5321 caps a forward path at 256 octets, so an address at 254.
+MAX_EMAIL_LENGTH = 254
+
+
+@dataclass(frozen=True)
+class ResendResult:
+    """A resend that Betatel (or the configured backend) accepted."""
+
+    outcome: Outcome
+    email: str
+    #: Betatel's HTTP status; ``None`` for the console and locmem backends.
+    status_code: int | None
+    #: Betatel's own message, cleaned; for logs and admins, never for end users.
+    message: str
+    #: Seconds spent, retries included.
+    duration: float
+
+
+def clean_address(value: str) -> str:
+    """The address normalised as sites store it, or :class:`InvalidAddress`.
+
+    Surrounding white space is dropped and the domain lower-cased (as Django's
+    ``BaseUserManager.normalize_email`` does); control characters, which could
+    forge log lines or headers, are refused rather than stripped.
+    """
+    if not isinstance(value, str):
+        raise InvalidAddress("The address must be a string.")
+    address = value.strip()
+    if not address or len(address) > MAX_EMAIL_LENGTH:
+        raise InvalidAddress()
+    if any(unicodedata.category(ch)[0] == "C" for ch in address):
+        raise InvalidAddress("The address contains control characters.")
+    try:
+        validate_email(address)
+    except ValidationError:
+        raise InvalidAddress() from None
+    local, _, domain = address.rpartition("@")
+    return f"{local}@{domain.lower()}"
+
+
+def mask_email(address: str) -> str:
+    """``ada@example.com`` → ``a***@example.com``: enough to tell log lines apart."""
+    local, sep, domain = address.rpartition("@")
+    if not sep:
+        return "***"
+    return f"{local[:1]}***@{domain}"
+
+
+def resend_reset_email(
+    email: str,
+    *,
+    request: HttpRequest | None = None,
+    source: Source | str | None = None,
+) -> ResendResult:
+    """Ask Betatel to resend the reset-password email to ``email``.
+
+    Returns a :class:`ResendResult` when the resend was accepted; raises a
+    :class:`~betatel_reset.exceptions.BetatelResetError` subclass when it was
+    not, or :class:`~betatel_reset.exceptions.ConfigurationError` when the site
+    is misconfigured. ``request`` is handed to the token provider; ``source``
+    says where the resend came from (``web`` for the public pages).
+    """
+    source = Source(source) if source else (Source.WEB if request is not None else Source.API)
+    address = clean_address(email)
+    started = time.monotonic()
+    failure: BetatelResetError | ConfigurationError | None = None
+    response: UpstreamResponse | None = None
+    try:
+        response = _send(address, request)
+    except (BetatelResetError, ConfigurationError) as exc:
+        failure = exc
+    duration = time.monotonic() - started
+
+    if failure is not None:
+        logger.warning(
+            "Resend to %s from %s: %s (%s) in %.0f ms",
+            mask_email(address),
+            source,
+            failure.outcome,
+            failure,
+            duration * 1000,
+        )
+        raise failure
+    assert response is not None  # noqa: S101 - narrowed for the type checker
+    logger.info(
+        "Resend to %s from %s: sent (HTTP %s) in %.0f ms",
+        mask_email(address),
+        source,
+        response.status_code,
+        duration * 1000,
+    )
+    return ResendResult(
+        outcome=Outcome.SENT,
+        email=address,
+        status_code=response.status_code,
+        message=response.message,
+        duration=duration,
+    )
+
+
+@sensitive_variables("token", "fresh")
+def _send(address: str, request: HttpRequest | None) -> UpstreamResponse:
+    backend = get_backend()
+    token = get_token(request)
+    if token is None and backend.requires_token:
+        raise ConfigurationError(
+            "No Betatel API token: set BETATEL_RESET['TOKEN'] or "
+            "BETATEL_RESET['TOKEN_PROVIDER'] (or use the 'console' backend in development)."
+        )
+    rejected: AuthenticationFailed | None = None
+    try:
+        return backend.send(address, token=token)
+    except AuthenticationFailed as exc:
+        rejected = exc
+    # Outside the handler on purpose: nothing chains to the error we raise.
+    fresh = get_token(request, refresh=True) if can_refresh() else None
+    if fresh and fresh != token:
+        logger.info("Betatel rejected the token; retrying once with a fresh one")
+        return backend.send(address, token=fresh)
+    raise _explain_rejection(rejected, token)
+
+
+def _explain_rejection(error: AuthenticationFailed, token: str | None) -> AuthenticationFailed:
+    expires = jwt_expiry(token) if token else None
+    if expires is not None and expires.timestamp() <= time.time():
+        error.description = (
+            f"Betatel rejected the API token: it expired at {expires:%Y-%m-%d %H:%M:%S} UTC"
+        )
+    return error

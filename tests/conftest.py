@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import responses as responses_lib
+from django.core.cache import caches
+
+from betatel_reset.backends import http as http_backend
+from betatel_reset.backends import locmem
+
+ENDPOINT = "https://api.betatel.test/api/auth/reset-password/resend"
+TOKEN = "fake-token-for-tests"
+
+
+@pytest.fixture(autouse=True)
+def _isolate() -> Iterator[None]:
+    """Each test starts with an empty outbox, empty caches and a new session."""
+    locmem.outbox.clear()
+    for cache in caches.all():
+        cache.clear()
+    http_backend.reset_session()
+    yield
+    locmem.outbox.clear()
+
+
+@pytest.fixture
+def mocked() -> Iterator[responses_lib.RequestsMock]:
+    """`responses` at the HTTP boundary; any unexpected call fails the test."""
+    with responses_lib.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        yield rsps
+
+
+@pytest.fixture
+def locmem_backend(settings: Any) -> None:
+    settings.BETATEL_RESET = {**settings.BETATEL_RESET, "BACKEND": "locmem"}
+
+
+def make_jwt(**claims: Any) -> str:
+    """An unsigned, obviously fake JWT carrying ``claims``."""
+    import base64
+    import json
+
+    def segment(data: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    return f"{segment({'alg': 'HS256', 'typ': 'JWT'})}.{segment(claims)}.fake-signature"

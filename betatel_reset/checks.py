@@ -4,9 +4,11 @@
 ``betatel_reset.E001``  the http backend has no token source
 ``betatel_reset.E002``  ``BACKEND`` cannot be imported
 ``betatel_reset.E003``  ``TOKEN_PROVIDER`` cannot be imported or called
+``betatel_reset.E004``  a ``RATE_LIMIT_*`` value is not a rate like ``"3/15m"``
 ``betatel_reset.W001``  the static ``TOKEN`` is a JWT that has expired
 ``betatel_reset.W002``  ``API_URL`` is not https while ``DEBUG`` is off
 ``betatel_reset.W003``  ``BETATEL_RESET`` has keys the app does not know
+``betatel_reset.W005``  rate limits are on but ``CACHE_ALIAS`` is a dummy cache
 =====================  =====================================================
 """
 
@@ -20,6 +22,7 @@ from django.core.checks import CheckMessage, Error, Warning, register
 from .backends import get_backend
 from .conf import DEFAULTS, SETTINGS_NAME, app_settings
 from .exceptions import ConfigurationError
+from .ratelimit import parse_rate
 from .tokens import get_provider, jwt_expiry
 
 
@@ -28,6 +31,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     errors: list[CheckMessage] = []
     errors.extend(_check_backend_and_token())
     errors.extend(_check_api_url())
+    errors.extend(_check_rate_limits())
     unknown = app_settings.unknown_keys
     if unknown:
         errors.append(
@@ -92,3 +96,34 @@ def _check_api_url() -> list[CheckMessage]:
             id="betatel_reset.W002",
         )
     ]
+
+
+def _check_rate_limits() -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    rates = {
+        "RATE_LIMIT_EMAIL": app_settings.RATE_LIMIT_EMAIL,
+        "RATE_LIMIT_IP": app_settings.RATE_LIMIT_IP,
+    }
+    for name, value in rates.items():
+        if value is None:
+            continue
+        try:
+            parse_rate(value)
+        except ValueError as exc:
+            errors.append(
+                Error(
+                    f"{SETTINGS_NAME}['{name}']: {exc}",
+                    hint="Write '<count>/<period>', e.g. '3/15m' or '20/h'; None turns it off.",
+                    id="betatel_reset.E004",
+                )
+            )
+    if any(rates.values()) and app_settings.cache_backend.endswith("DummyCache"):
+        errors.append(
+            Warning(
+                f"The {app_settings.CACHE_ALIAS!r} cache is a DummyCache: rate limits and the "
+                "circuit breaker cannot count anything.",
+                hint=f"Use a real cache or set {SETTINGS_NAME}['CACHE_ALIAS'] to one.",
+                id="betatel_reset.W005",
+            )
+        )
+    return errors

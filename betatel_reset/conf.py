@@ -134,6 +134,12 @@ class AppSettings:
         return str(self._get("CACHE_ALIAS"))
 
     @property
+    def cache_backend(self) -> str:
+        """The dotted backend path of the cache named by ``CACHE_ALIAS``."""
+        caches: dict[str, dict[str, Any]] = getattr(settings, "CACHES", {})
+        return str(caches.get(self.CACHE_ALIAS, {}).get("BACKEND", ""))
+
+    @property
     def CIRCUIT_FAILURE_THRESHOLD(self) -> int:
         return int(self._get("CIRCUIT_FAILURE_THRESHOLD"))
 

@@ -14,6 +14,8 @@ from betatel_reset.choices import Outcome
 from betatel_reset.exceptions import ConfigurationError
 from betatel_reset.services import resend_reset_email
 
+pytestmark = pytest.mark.django_db
+
 
 def use_backend(settings: Any, backend: str, **extra: Any) -> None:
     settings.BETATEL_RESET = {**settings.BETATEL_RESET, "BACKEND": backend, **extra}

@@ -70,3 +70,20 @@ def test_w002_allowed_in_debug(settings: Any) -> None:
 def test_w003_unknown_key(settings: Any) -> None:
     configure(settings, TOKEN="x", TIMEOUT=5)
     assert ids() == ["betatel_reset.W003"]
+
+
+def test_e004_bad_rate(settings: Any) -> None:
+    configure(settings, TOKEN="x", RATE_LIMIT_IP="twenty an hour")
+    assert ids() == ["betatel_reset.E004"]
+
+
+def test_w005_rate_limits_on_a_dummy_cache(settings: Any) -> None:
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
+    configure(settings, TOKEN="x")
+    assert ids() == ["betatel_reset.W005"]
+
+
+def test_w005_not_raised_when_limits_are_off(settings: Any) -> None:
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
+    configure(settings, TOKEN="x", RATE_LIMIT_IP=None, RATE_LIMIT_EMAIL=None)
+    assert ids() == []

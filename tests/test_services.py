@@ -29,6 +29,8 @@ from .conftest import ENDPOINT, TOKEN, make_jwt
 
 SECRET_TOKEN = "fake-secret-token-must-never-leak"
 
+pytestmark = pytest.mark.django_db
+
 
 @pytest.fixture
 def secret_token(settings: Any) -> str:

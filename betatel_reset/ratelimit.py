@@ -1,0 +1,151 @@
+"""Rate limits for the public pages, kept in Django's cache.
+
+Limits are written ``"<count>/<period>"``: ``"3/15m"``, ``"20/h"``, ``"100/d"``.
+Each is a fixed window counted with ``cache.add`` + ``cache.incr``, which are
+atomic in Redis and in the local-memory cache, so concurrent requests (across
+processes, with Redis) never admit more than the limit in a window.
+
+Keys never hold an address or IP in the clear: they carry a keyed hash
+(``salted_hmac`` with the site's ``SECRET_KEY``) of the normalised value, so a
+leaked cache dump cannot be brute-forced back into addresses.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import math
+import re
+import time
+from dataclasses import dataclass
+
+from django.core.cache import caches
+from django.http import HttpRequest
+from django.utils.crypto import salted_hmac
+
+from .conf import app_settings
+from .exceptions import ConfigurationError, RateLimitExceeded
+
+KEY_PREFIX = "betatel_reset:rl"
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_PERIOD_RE = re.compile(r"^\s*(\d*)\s*([smhdw])\s*$")
+_RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(.+)$")
+
+
+@dataclass(frozen=True)
+class Rate:
+    limit: int
+    period: int  # seconds
+
+
+@functools.lru_cache(maxsize=64)
+def parse_period(text: str) -> int:
+    """``"15m"`` → 900, ``"h"`` → 3600, ``"90d"`` → 7776000 (seconds)."""
+    match = _PERIOD_RE.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a period such as '30s', '15m', 'h' or '90d'.")
+    count = int(match.group(1) or 1)
+    if count <= 0:
+        raise ValueError(f"{text!r} is not a positive period.")
+    return count * UNITS[match.group(2)]
+
+
+@functools.lru_cache(maxsize=64)
+def parse_rate(text: str) -> Rate:
+    """``"3/15m"`` → ``Rate(limit=3, period=900)``."""
+    match = _RATE_RE.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a rate such as '3/15m' or '20/h'.")
+    return Rate(limit=int(match.group(1)), period=parse_period(match.group(2)))
+
+
+def _rate_setting(name: str, value: str | None) -> Rate | None:
+    if value is None:
+        return None
+    try:
+        return parse_rate(value)
+    except ValueError as exc:
+        raise ConfigurationError(f"BETATEL_RESET['{name}']: {exc}") from None
+
+
+def email_key_material(address: str) -> str:
+    """One counter per mailbox, however its letters are cased."""
+    return address.strip().casefold()
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The client's address: ``REMOTE_ADDR``, or the trusted proxy header when
+    ``CLIENT_IP_HEADER`` names one (its last entry: the one the proxy added).
+
+    IPv6 clients are counted per /64, the block one subscriber usually holds.
+    """
+    candidates = [request.META.get("REMOTE_ADDR", "")]
+    header = app_settings.CLIENT_IP_HEADER
+    if header:
+        candidates.insert(0, request.META.get(header, "").split(",")[-1].strip())
+    for value in candidates:
+        try:
+            address = ipaddress.ip_address(value)
+        except ValueError:
+            continue
+        if address.version == 6:
+            return str(ipaddress.ip_network(f"{address}/64", strict=False))
+        return str(address)
+    return "unknown"
+
+
+def _hash(scope: str, material: str) -> str:
+    return salted_hmac(
+        f"betatel_reset.ratelimit.{scope}", material, algorithm="sha256"
+    ).hexdigest()[:32]
+
+
+def _hit(scope: str, material: str, rate: Rate, now: float) -> None:
+    """Count one request; raise :class:`RateLimitExceeded` past the limit."""
+    cache = caches[app_settings.CACHE_ALIAS]
+    window = int(now // rate.period)
+    key = f"{KEY_PREFIX}:{scope}:{_hash(scope, material)}:{rate.period}:{window}"
+    # The key outlives its window a little so clock skew between servers
+    # cannot resurrect it.
+    timeout = rate.period + 60
+    if cache.add(key, 1, timeout):
+        count = 1
+    else:
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.add(key, 0, timeout)
+            count = cache.incr(key)
+    if count > rate.limit:
+        retry_after = max(1, math.ceil((window + 1) * rate.period - now))
+        raise RateLimitExceeded(scope=scope, retry_after=retry_after)
+
+
+def check_rate_limits(address: str, request: HttpRequest | None) -> None:
+    """Count a public resend against the IP and address limits.
+
+    The per-IP limit is checked first, so a client already over it cannot use
+    up someone's per-address allowance. The same counters run whether or not
+    the account exists: the answer reveals nothing.
+    """
+    now = time.time()
+    ip_rate = _rate_setting("RATE_LIMIT_IP", app_settings.RATE_LIMIT_IP)
+    if ip_rate is not None and request is not None:
+        _hit("ip", client_ip(request), ip_rate, now)
+    email_rate = _rate_setting("RATE_LIMIT_EMAIL", app_settings.RATE_LIMIT_EMAIL)
+    if email_rate is not None:
+        _hit("email", email_key_material(address), email_rate, now)
+
+
+def clear_rate_limits(address: str) -> int:
+    """Forget the current window's count for ``address``; returns keys cleared."""
+    email_rate = _rate_setting("RATE_LIMIT_EMAIL", app_settings.RATE_LIMIT_EMAIL)
+    if email_rate is None:
+        return 0
+    cache = caches[app_settings.CACHE_ALIAS]
+    window = int(time.time() // email_rate.period)
+    digest = _hash("email", email_key_material(address))
+    keys = [f"{KEY_PREFIX}:email:{digest}:{email_rate.period}:{w}" for w in (window - 1, window)]
+    found = len(cache.get_many(keys))
+    cache.delete_many(keys)
+    return found

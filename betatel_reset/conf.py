@@ -29,6 +29,7 @@ DEFAULTS: dict[str, Any] = {
     "MAX_RETRIES": 2,
     "RETRY_MAX_WAIT": 3.0,
     "MAX_RESPONSE_BYTES": 64 * 1024,
+    "CA_BUNDLE": None,
     # Public pages.
     "PREVENT_ENUMERATION": True,
     "RATE_LIMIT_EMAIL": "3/15m",
@@ -109,6 +110,11 @@ class AppSettings:
     @property
     def MAX_RESPONSE_BYTES(self) -> int:
         return int(self._get("MAX_RESPONSE_BYTES"))
+
+    @property
+    def CA_BUNDLE(self) -> str | None:
+        value = self._get("CA_BUNDLE")
+        return str(value) if value else None
 
     @property
     def PREVENT_ENUMERATION(self) -> bool:

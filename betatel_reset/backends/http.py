@@ -161,6 +161,7 @@ class HttpBackend(BaseBackend):
                 timeout=timeout,
                 allow_redirects=False,
                 stream=True,
+                verify=app_settings.CA_BUNDLE or True,
             )
             try:
                 content, too_large = self._read_capped(response)

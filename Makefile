@@ -35,9 +35,10 @@ format: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench
 
-# What the browser tests need: Debian's Chromium, axe-core and the Nu HTML Checker.
+# What the browser tests need: Debian's Chromium, axe-core and the Nu HTML Checker (Java).
 browser-deps:
-	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	command -v chromium >/dev/null && command -v java >/dev/null \
+		|| (apt-get update -qq && apt-get install -y -qq chromium default-jre-headless)
 	test -f node_modules/axe-core/axe.min.js -a -f node_modules/vnu-jar/build/dist/vnu.jar \
 		|| npm install --no-save --no-audit --no-fund axe-core vnu-jar
 

@@ -1,0 +1,65 @@
+"""The form behind the public "send a new reset link" pages."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+from .exceptions import InvalidAddress
+from .services import MAX_EMAIL_LENGTH, clean_address
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
+
+class ResendForm(forms.Form):
+    """One email address, normalised and checked by
+    :func:`betatel_reset.services.clean_address`, the same rules the service
+    applies, so they live in one place.
+
+    Every message a user can see is in :attr:`error_messages`; a subclass (or a
+    site's own form set as the view's ``form_class``) overrides any of them.
+    """
+
+    error_messages: dict[str, StrOrPromise] = {
+        "required": _("Enter your email address."),
+        "invalid": _("Enter a valid email address, like name@example.com."),
+        "max_length": _("An email address has at most %(limit_value)d characters."),
+        "unknown_account": _("We couldn't find an account with that address."),
+    }
+
+    email = forms.EmailField(
+        label=_("Email address"),
+        max_length=MAX_EMAIL_LENGTH,
+        help_text=_("The address you use to sign in."),
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "spellcheck": "false"}),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        messages = self.error_messages
+        self.fields["email"].error_messages.update(
+            {
+                "required": messages["required"],
+                "invalid": messages["invalid"],
+                "max_length": messages["max_length"],
+                # Django refuses NUL before clean_email() runs: same wording.
+                "null_characters_not_allowed": messages["invalid"],
+            }
+        )
+
+    def clean_email(self) -> str:
+        try:
+            return clean_address(self.cleaned_data["email"])
+        except InvalidAddress:
+            raise ValidationError(self.error_messages["invalid"], code="invalid") from None
+
+    def add_unknown_account_error(self) -> None:
+        """Mark the address as unknown (only when enumeration is allowed)."""
+        self.add_error(
+            "email",
+            ValidationError(self.error_messages["unknown_account"], code="unknown_account"),
+        )

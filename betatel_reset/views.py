@@ -1,0 +1,149 @@
+"""The public pages: "send a new reset link" and "this reset link has expired".
+
+Both answer an unknown account exactly like a real send (unless
+``BETATEL_RESET['PREVENT_ENUMERATION']`` is off), never show Betatel's own text,
+and never answer with a 500: every way a resend can fail maps to a status and a
+message that tells the user what to do.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse_lazy
+from django.utils.decorators import method_decorator
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.generic import FormView
+
+from .conf import app_settings
+from .exceptions import (
+    AddressRejected,
+    BetatelResetError,
+    ConfigurationError,
+    InvalidAddress,
+    RateLimitExceeded,
+)
+from .forms import ResendForm
+from .services import resend_reset_email
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
+#: Where the expired-link page keeps an address that arrived in its URL.
+PREFILL_SESSION_KEY = "_betatel_reset_prefill_email"
+
+
+@method_decorator(
+    [login_not_required, sensitive_post_parameters("email"), csrf_protect, never_cache],
+    name="dispatch",
+)
+class ResendView(FormView):  # type: ignore[type-arg]  # not generic at runtime
+    """Ask Betatel to resend the reset email, then redirect back with a message."""
+
+    form_class = ResendForm
+    template_name = "betatel_reset/resend.html"
+    success_url = reverse_lazy("betatel_reset:resend")
+    title: StrOrPromise = _("Didn't get the email?")
+    #: Shown after a send *and* for an unknown account: it claims nothing.
+    success_message: StrOrPromise = _(
+        "If an account exists for that address, we've sent a new reset link. "
+        "It can take a few minutes to arrive; check your spam folder too."
+    )
+    unavailable_message: StrOrPromise = _(
+        "We couldn't send the email right now. Please try again in a few minutes."
+    )
+
+    def form_valid(self, form: ResendForm) -> HttpResponse:
+        try:
+            resend_reset_email(form.cleaned_data["email"], request=self.request)
+        except AddressRejected:
+            if not app_settings.PREVENT_ENUMERATION:
+                form.add_unknown_account_error()
+                return self.form_invalid(form)
+        except InvalidAddress:
+            form.add_error(
+                "email", ValidationError(form.error_messages["invalid"], code="invalid")
+            )
+            return self.form_invalid(form)
+        except RateLimitExceeded as exc:
+            return self.rate_limited(form, exc)
+        except (BetatelResetError, ConfigurationError):
+            # Betatel down, slow, rate limiting us or rejecting our token, the
+            # circuit open, or the site misconfigured: the user can only wait.
+            form.add_error(None, self.unavailable_message)
+            return self.render_to_response(self.get_context_data(form=form), status=503)
+        messages.success(self.request, self.success_message)
+        return super().form_valid(form)
+
+    def form_invalid(self, form: ResendForm) -> HttpResponse:
+        return self.render_to_response(self.get_context_data(form=form), status=400)
+
+    def rate_limited(self, form: ResendForm, exc: RateLimitExceeded) -> HttpResponse:
+        seconds = max(1, math.ceil(exc.retry_after or 60))
+        if seconds < 60:
+            wait = ngettext("%(count)d second", "%(count)d seconds", seconds)
+            count = seconds
+        else:
+            count = math.ceil(seconds / 60)
+            wait = ngettext("%(count)d minute", "%(count)d minutes", count)
+        form.add_error(
+            None,
+            gettext("Too many requests. Please try again in %(wait)s.")
+            % {"wait": wait % {"count": count}},
+        )
+        response = self.render_to_response(self.get_context_data(form=form), status=429)
+        response["Retry-After"] = str(seconds)
+        return response
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context.update({"title": self.title, **(self.extra_context or {})})
+        return context
+
+
+class ExpiredLinkView(ResendView):
+    """Where a site sends users whose reset link has expired.
+
+    A link may carry the address, ``?email=ada@example.com``, to fill in the
+    form. Like Django's reset-confirm view does with its token, the address is
+    moved into the session and the browser redirected to the clean URL, so it
+    does not linger in the address bar, history or ``Referer`` headers.
+    """
+
+    template_name = "betatel_reset/expired.html"
+    success_url = reverse_lazy("betatel_reset:expired")
+    title = _("This reset link has expired")
+    prefill_parameter = "email"
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if self.prefill_parameter in request.GET:
+            return self.stash_prefill()
+        return super().get(request, *args, **kwargs)
+
+    def stash_prefill(self) -> HttpResponse:
+        """Keep a valid address for the next page view; drop an invalid one."""
+        query = self.request.GET.copy()
+        form = self.get_form_class()(data={"email": query.pop(self.prefill_parameter)[-1]})
+        if form.is_valid():
+            self.request.session[PREFILL_SESSION_KEY] = form.cleaned_data["email"]
+        else:
+            self.request.session.pop(PREFILL_SESSION_KEY, None)
+        url = self.request.path + (f"?{query.urlencode()}" if query else "")
+        response = HttpResponseRedirect(url)
+        response["Referrer-Policy"] = "no-referrer"
+        return response
+
+    def get_initial(self) -> dict[str, Any]:
+        initial = super().get_initial()
+        if self.request.method == "GET" and PREFILL_SESSION_KEY in self.request.session:
+            initial["email"] = self.request.session.pop(PREFILL_SESSION_KEY)
+        return initial

@@ -1,0 +1,55 @@
+"""The http backend over real sockets, against the local fake Betatel server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from betatel_reset.choices import Outcome
+from betatel_reset.exceptions import UpstreamUnavailable
+from betatel_reset.services import resend_reset_email
+from betatel_reset.testing import FakeBetatelServer
+
+pytestmark = pytest.mark.django_db
+
+
+def point_at(settings: Any, server: FakeBetatelServer, **extra: Any) -> None:
+    settings.BETATEL_RESET = {
+        **settings.BETATEL_RESET,
+        "API_URL": server.url,
+        "TOKEN": server.token,
+        **extra,
+    }
+
+
+def test_pooled_session_reuses_one_connection(
+    settings: Any, fake_betatel: FakeBetatelServer
+) -> None:
+    point_at(settings, fake_betatel)
+    for address in ["a@example.com", "b@example.com", "c@example.com"]:
+        assert resend_reset_email(address).outcome == Outcome.SENT
+    assert fake_betatel.connections_accepted == 1
+    assert [r.json for r in fake_betatel.requests] == [
+        {"email": "a@example.com"},
+        {"email": "b@example.com"},
+        {"email": "c@example.com"},
+    ]
+    assert {r.bearer for r in fake_betatel.requests} == {fake_betatel.token}
+
+
+def test_https_with_a_ca_bundle(settings: Any, fake_betatel_tls: FakeBetatelServer) -> None:
+    point_at(settings, fake_betatel_tls, CA_BUNDLE=fake_betatel_tls.ca_bundle)
+    assert fake_betatel_tls.url.startswith("https://")
+    result = resend_reset_email("ada@example.com")
+    assert result.status_code == 200
+    assert result.message == "Reset password email sent successfully"
+
+
+def test_https_refuses_an_untrusted_certificate(
+    settings: Any, fake_betatel_tls: FakeBetatelServer
+) -> None:
+    point_at(settings, fake_betatel_tls)
+    with pytest.raises(UpstreamUnavailable, match="TLS handshake"):
+        resend_reset_email("ada@example.com")
+    assert fake_betatel_tls.requests == []

@@ -5,9 +5,11 @@
 ``betatel_reset.E002``  ``BACKEND`` cannot be imported
 ``betatel_reset.E003``  ``TOKEN_PROVIDER`` cannot be imported or called
 ``betatel_reset.E004``  a ``RATE_LIMIT_*`` value is not a rate like ``"3/15m"``
+``betatel_reset.E005``  ``TASK_BACKEND`` is not a configured task backend
 ``betatel_reset.W001``  the static ``TOKEN`` is a JWT that has expired
 ``betatel_reset.W002``  ``API_URL`` is not https while ``DEBUG`` is off
 ``betatel_reset.W003``  ``BETATEL_RESET`` has keys the app does not know
+``betatel_reset.W004``  ``ADMIN_ACTION`` is on but the user model is not in the default admin
 ``betatel_reset.W005``  rate limits are on but ``CACHE_ALIAS`` is a dummy cache
 =====================  =====================================================
 """
@@ -127,3 +129,55 @@ def _check_rate_limits() -> list[CheckMessage]:
             )
         )
     return errors
+
+
+@register()
+def check_admin_action(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """W004: the resend actions attach to the default admin site's user admin."""
+    from django.apps import apps
+
+    if not app_settings.ADMIN_ACTION or not apps.is_installed("django.contrib.admin"):
+        return []
+    from django.contrib import admin
+    from django.contrib.auth import get_user_model
+
+    user_model = get_user_model()
+    if admin.site.is_registered(user_model):
+        return []
+    return [
+        Warning(
+            f"{SETTINGS_NAME}['ADMIN_ACTION'] is on, but {user_model._meta.label} is not "
+            "registered with the default admin site: the resend actions have nowhere to go.",
+            hint=(
+                "Register the user model with django.contrib.admin.site, or add "
+                "betatel_reset.admin.ResendResetEmailMixin to the user ModelAdmin on your "
+                f"own admin site and set {SETTINGS_NAME}['ADMIN_ACTION'] = False."
+            ),
+            id="betatel_reset.W004",
+        )
+    ]
+
+
+@register()
+def check_task_backend(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """E005: ``TASK_BACKEND`` names a backend of ``settings.TASKS``."""
+    try:
+        from .tasks import get_task_backend
+    except ImportError:  # no Tasks framework: bulk sends run inline
+        return []
+    except Exception as exc:  # the task could not even be defined on that backend
+        return [_task_backend_error(exc)]
+    try:
+        get_task_backend()
+    except Exception as exc:  # the framework's InvalidTaskBackend(Error)
+        return [_task_backend_error(exc)]
+    return []
+
+
+def _task_backend_error(exc: Exception) -> CheckMessage:
+    return Error(
+        f"{SETTINGS_NAME}['TASK_BACKEND'] = {app_settings.TASK_BACKEND!r} is not a usable "
+        f"task backend ({exc}).",
+        hint="Name an alias of settings.TASKS (default: 'default').",
+        id="betatel_reset.E005",
+    )

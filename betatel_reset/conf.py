@@ -44,6 +44,10 @@ DEFAULTS: dict[str, Any] = {
     "TASK_BACKEND": "default",
     "INLINE_CONCURRENCY": 8,
     "INLINE_MAX_BATCH": 500,
+    "TASK_CHUNK_SIZE": 100,
+    "TASK_CONCURRENCY": 4,
+    "BULK_RETRIES": 3,
+    "BULK_MAX_RETRY_WAIT": 60.0,
 }
 
 
@@ -168,6 +172,22 @@ class AppSettings:
     @property
     def INLINE_MAX_BATCH(self) -> int:
         return int(self._get("INLINE_MAX_BATCH"))
+
+    @property
+    def TASK_CHUNK_SIZE(self) -> int:
+        return max(1, int(self._get("TASK_CHUNK_SIZE")))
+
+    @property
+    def TASK_CONCURRENCY(self) -> int:
+        return max(1, int(self._get("TASK_CONCURRENCY")))
+
+    @property
+    def BULK_RETRIES(self) -> int:
+        return max(0, int(self._get("BULK_RETRIES")))
+
+    @property
+    def BULK_MAX_RETRY_WAIT(self) -> float:
+        return float(self._get("BULK_MAX_RETRY_WAIT"))
 
     @property
     def DEBUG(self) -> bool:

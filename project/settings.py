@@ -4,6 +4,7 @@ Copy ``.env.example`` to ``.env`` to change anything; with no ``.env`` the demo
 runs offline on SQLite with the console backend.
 """
 
+from importlib.util import find_spec
 from pathlib import Path
 
 import environ
@@ -30,7 +31,22 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "betatel_reset",
+    # Background sending (README: "Background sending"). Django 6.x has the
+    # Tasks framework built in; on 5.2 it is the django-tasks backport.
+    *([] if find_spec("django.tasks") else ["django_tasks"]),
+    "django_tasks_db",
 ]
+# TASKS_BACKEND=database queues bulk admin sends for `manage.py db_worker`;
+# the default, immediate, sends them while the admin waits.
+TASKS = {
+    "default": {
+        "BACKEND": {
+            "immediate": ("django.tasks" if find_spec("django.tasks") else "django_tasks")
+            + ".backends.immediate.ImmediateBackend",
+            "database": "django_tasks_db.DatabaseBackend",
+        }[env.str("TASKS_BACKEND", default="immediate")]
+    }
+}
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

@@ -1,5 +1,6 @@
 """Static settings for the test suite: no environment needed."""
 
+from importlib.util import find_spec
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -16,7 +17,15 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "betatel_reset",
+    # The Tasks framework: built into Django 6.x, the django-tasks backport on 5.2.
+    *([] if find_spec("django.tasks") else ["django_tasks"]),
 ]
+TASKS = {
+    "default": {
+        "BACKEND": ("django.tasks" if find_spec("django.tasks") else "django_tasks")
+        + ".backends.immediate.ImmediateBackend"
+    }
+}
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

@@ -1,0 +1,153 @@
+"""Bulk resends as a task of Django's Tasks framework.
+
+``django.tasks`` on Django 6.x, the ``django-tasks`` backport on Django 5.2
+(``pip install "django-betatel-reset[tasks]"``). The task runs on the backend
+named by ``BETATEL_RESET['TASK_BACKEND']`` (an alias of ``settings.TASKS``):
+
+* an immediate backend (the framework's default) runs it in the request, so
+  the admin sends a selection inline, with bounded concurrency, and shows the
+  outcome at once;
+* any other backend (``django-tasks-db``'s ``DatabaseBackend`` and its
+  ``manage.py db_worker``, RQ, Celery-based …) queues it: the admin returns at
+  once and a worker sends.
+
+Tasks take addresses and a user id, never model instances, and are enqueued
+once the surrounding transaction commits. Large selections are split into
+tasks of ``TASK_CHUNK_SIZE`` addresses, so a worker that dies mid-batch takes
+at most one chunk with it: that chunk stays visibly running or failed, the
+others stay queued, and the audit trail shows which addresses of it were sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from .bulk import BulkSummary, TaskFailed, chunked, send_many
+from .choices import Source
+from .conf import app_settings
+from .exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    from django.tasks import TaskResult, TaskResultStatus, task, task_backends
+    from django.tasks.backends.base import BaseTaskBackend
+    from django.tasks.backends.immediate import ImmediateBackend
+else:
+    try:  # Django 6.x
+        from django.tasks import TaskResult, TaskResultStatus, task, task_backends
+        from django.tasks.backends.base import BaseTaskBackend
+        from django.tasks.backends.immediate import ImmediateBackend
+    except ImportError:  # Django 5.2 with the django-tasks backport
+        from django_tasks import TaskResult, TaskResultStatus, task, task_backends
+        from django_tasks.backends.base import BaseTaskBackend
+        from django_tasks.backends.immediate import ImmediateBackend
+
+__all__ = [
+    "TaskFailed",
+    "actor_reference",
+    "backend_is_immediate",
+    "enqueue_in_chunks",
+    "get_task_backend",
+    "run_now",
+    "send_reset_emails",
+]
+
+
+@task(backend=app_settings.TASK_BACKEND)
+def send_reset_emails(
+    addresses: list[str],
+    source: str = Source.TASK,
+    actor_id: int | str | None = None,
+    concurrency: int | None = None,
+    wait_out_rate_limits: bool = True,
+) -> dict[str, Any]:
+    """Resend to ``addresses``; returns :meth:`BulkSummary.as_dict`.
+
+    ``source`` and ``actor_id`` (a user's primary key) end up in the audit
+    trail. ``concurrency`` defaults to ``TASK_CONCURRENCY``. Unless
+    ``wait_out_rate_limits`` is false, an address Betatel answers with 429 is
+    retried after its ``Retry-After`` (``BULK_RETRIES``, ``BULK_MAX_RETRY_WAIT``).
+    """
+    summary = send_many(
+        addresses,
+        source=Source(source),
+        actor=_load_actor(actor_id),
+        concurrency=concurrency or app_settings.TASK_CONCURRENCY,
+        retries=app_settings.BULK_RETRIES if wait_out_rate_limits else 0,
+        max_retry_wait=app_settings.BULK_MAX_RETRY_WAIT,
+    )
+    return summary.as_dict()
+
+
+def actor_reference(user: Any) -> int | str | None:
+    """A user's primary key in a form a task argument can carry (JSON)."""
+    pk = getattr(user, "pk", None)
+    if pk is None or isinstance(pk, int):
+        return pk
+    return str(pk)
+
+
+def _load_actor(actor_id: int | str | None) -> Any:
+    if actor_id is None:
+        return None
+    return get_user_model()._default_manager.filter(pk=actor_id).first()
+
+
+def get_task_backend() -> BaseTaskBackend:
+    """The backend ``TASK_BACKEND`` names (the framework's error if none)."""
+    return task_backends[app_settings.TASK_BACKEND]
+
+
+def backend_is_immediate() -> bool:
+    """Whether ``TASK_BACKEND`` runs tasks at once, in the calling process."""
+    return isinstance(get_task_backend(), ImmediateBackend)
+
+
+def run_now(addresses: Sequence[str], *, source: Source, actor: Any) -> BulkSummary:
+    """Send through the immediate backend, ``INLINE_CONCURRENCY`` at a time.
+
+    The immediate backend records a failure in the task result instead of
+    raising it, so the result is checked here: a misconfiguration is raised
+    again as :class:`ConfigurationError`, anything else as
+    :class:`TaskFailed`. A long ``Retry-After`` is not waited for in a request.
+    """
+    result = send_reset_emails.using(backend=app_settings.TASK_BACKEND).enqueue(
+        list(addresses),
+        source=str(source),
+        actor_id=actor_reference(actor),
+        concurrency=app_settings.INLINE_CONCURRENCY,
+        wait_out_rate_limits=False,
+    )
+    if result.status != TaskResultStatus.SUCCESSFUL:
+        raise _failure(result)
+    return BulkSummary.from_dict(result.return_value)
+
+
+def _failure(result: TaskResult[Any, Any]) -> ConfigurationError | TaskFailed:
+    if not result.errors:
+        return TaskFailed(f"The send task ended as {result.status}.")
+    error = result.errors[-1]
+    # The traceback's last line is "<dotted.path>: <message>".
+    message = error.traceback.strip().rpartition("\n")[2].partition(": ")[2]
+    if error.exception_class_path == f"{ConfigurationError.__module__}.ConfigurationError":
+        return ConfigurationError(message)
+    name = error.exception_class_path.rpartition(".")[2]
+    return TaskFailed(f"The send task failed with {name}; see the server log.")
+
+
+def enqueue_in_chunks(addresses: Sequence[str], *, source: Source, actor: Any) -> int:
+    """Queue ``addresses`` as tasks of ``TASK_CHUNK_SIZE`` once the current
+    transaction commits (at once outside one); returns how many tasks."""
+    chunks = list(chunked(addresses, app_settings.TASK_CHUNK_SIZE))
+    actor_id = actor_reference(actor)
+    queued_task = send_reset_emails.using(backend=app_settings.TASK_BACKEND)
+
+    def enqueue() -> None:
+        for chunk in chunks:
+            queued_task.enqueue(chunk, source=str(source), actor_id=actor_id)
+
+    transaction.on_commit(enqueue)
+    return len(chunks)

@@ -1,0 +1,401 @@
+"""Bulk sending: the bounded-concurrency loop, the task on the immediate
+backend, queued through the admin, and django-tasks-db with a real worker,
+including Betatel's 429 and a worker killed mid-batch."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.messages import get_messages
+from django.core.checks import run_checks
+from django.test import Client
+from django.urls import reverse
+
+from betatel_reset import tasks
+from betatel_reset.bulk import _usable_concurrency, chunked, run_bounded
+from betatel_reset.choices import Source
+from betatel_reset.exceptions import ConfigurationError
+from betatel_reset.models import ResendAttempt
+from betatel_reset.testing import Behaviour, FakeBetatelServer
+from tests.fake_betatel_fixtures import FAKE_BETATEL_TOKEN
+
+from .services import ROOT
+
+FRAMEWORK = "django.tasks" if find_spec("django.tasks") else "django_tasks"
+DUMMY = f"{FRAMEWORK}.backends.dummy.DummyBackend"
+
+User = get_user_model()
+
+
+@pytest.fixture
+def betatel(settings: Any) -> Iterator[FakeBetatelServer]:
+    """The fake Betatel API, with ghost@example.com an unknown account."""
+    with FakeBetatelServer(
+        token=FAKE_BETATEL_TOKEN, unknown_emails={"ghost@example.com"}
+    ) as server:
+        settings.BETATEL_RESET = {
+            **settings.BETATEL_RESET,
+            "API_URL": server.url,
+            "TOKEN": FAKE_BETATEL_TOKEN,
+            "CIRCUIT_FAILURE_THRESHOLD": 100,
+        }
+        yield server
+
+
+def sent_to(server: FakeBetatelServer) -> list[str]:
+    assert all(r.bearer == FAKE_BETATEL_TOKEN for r in server.requests)
+    return [r.json["email"] for r in server.requests]
+
+
+def audit() -> list[tuple[str, str]]:
+    return list(ResendAttempt.objects.order_by("id").values_list("email", "outcome"))
+
+
+# The bounded-concurrency loop ---------------------------------------------------
+
+
+def test_run_bounded_never_exceeds_the_concurrency() -> None:
+    running, peak, done = 0, 0, []
+    lock = threading.Lock()
+
+    def work(item: int) -> None:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        time.sleep(0.02)
+        with lock:
+            running -= 1
+            done.append(item)
+
+    run_bounded(range(24), work, concurrency=4)
+
+    assert sorted(done) == list(range(24))
+    assert peak == 4
+
+
+def test_run_bounded_reads_its_input_lazily_and_stops_at_an_error() -> None:
+    taken: list[int] = []
+
+    def items() -> Iterator[int]:
+        for n in range(1000):
+            taken.append(n)
+            yield n
+
+    def work(item: int) -> None:
+        if item == 5:
+            raise ConfigurationError("broken")
+        time.sleep(0.005)
+
+    with pytest.raises(ConfigurationError, match="broken"):
+        run_bounded(items(), work, concurrency=3)
+    assert len(taken) < 20  # stopped soon after, never read the rest
+
+
+def test_run_bounded_with_one_runs_in_the_calling_thread() -> None:
+    threads = set()
+    run_bounded("abc", lambda _item: threads.add(threading.current_thread()), concurrency=1)
+    assert threads == {threading.current_thread()}
+
+
+def test_chunked() -> None:
+    assert list(chunked(range(5), 2)) == [[0, 1], [2, 3], [4]]
+    assert list(chunked([], 2)) == []
+
+
+@pytest.mark.django_db
+def test_threads_are_not_used_on_an_in_memory_database() -> None:
+    # They could not share it (tests.settings); a file or server database can.
+    assert _usable_concurrency(8) == 1
+
+
+# The task on the immediate backend ------------------------------------------
+
+
+@pytest.mark.django_db
+def test_task_on_the_immediate_backend(betatel: FakeBetatelServer) -> None:
+    result = tasks.send_reset_emails.enqueue(["ada@example.com", "ghost@example.com"])
+
+    assert result.status == "SUCCESSFUL"
+    assert result.return_value == {
+        "total": 2,
+        "sent": 1,
+        "failed": 1,
+        "outcomes": {"sent": 1, "unknown_account": 1},
+        "failed_addresses": ["ghost@example.com"],
+    }
+    assert sent_to(betatel) == ["ada@example.com", "ghost@example.com"]
+    assert audit() == [("ada@example.com", "sent"), ("ghost@example.com", "unknown_account")]
+    assert set(ResendAttempt.objects.values_list("source", flat=True)) == {Source.TASK}
+
+
+@pytest.mark.django_db
+def test_immediate_backend_failures_are_in_the_result(settings: Any) -> None:
+    # The immediate backend does not raise: run_now reads the result.
+    settings.BETATEL_RESET = {**settings.BETATEL_RESET, "TOKEN": None}
+
+    result = tasks.send_reset_emails.enqueue(["ada@example.com"])
+
+    assert result.status == "FAILED"
+    assert result.errors[0].exception_class_path == "betatel_reset.exceptions.ConfigurationError"
+    with pytest.raises(ConfigurationError, match="No Betatel API token"):
+        tasks.run_now(["ada@example.com"], source=Source.ADMIN, actor=None)
+
+
+@pytest.mark.django_db
+def test_a_long_retry_after_is_not_waited_for(betatel: FakeBetatelServer, settings: Any) -> None:
+    settings.BETATEL_RESET = {**settings.BETATEL_RESET, "BULK_MAX_RETRY_WAIT": 5}
+    betatel.behave(Behaviour.status(429, retry_after=120))
+    started = time.monotonic()
+
+    result = tasks.send_reset_emails.enqueue(["ada@example.com"])
+
+    assert time.monotonic() - started < 3
+    assert result.return_value["outcomes"] == {"upstream_rate_limited": 1}
+    assert audit() == [("ada@example.com", "upstream_rate_limited")]
+
+
+@pytest.mark.django_db
+def test_retries_are_bounded(betatel: FakeBetatelServer, settings: Any) -> None:
+    settings.BETATEL_RESET = {**settings.BETATEL_RESET, "MAX_RETRIES": 0, "BULK_RETRIES": 2}
+    betatel.always(Behaviour.status(429, retry_after=0))
+
+    result = tasks.send_reset_emails.enqueue(["ada@example.com"])
+
+    assert result.return_value["failed_addresses"] == ["ada@example.com"]
+    assert audit() == [("ada@example.com", "upstream_rate_limited")] * 3  # 1 + 2 retries
+
+
+def test_e005_unknown_task_backend(settings: Any) -> None:
+    settings.BETATEL_RESET = {**settings.BETATEL_RESET, "TASK_BACKEND": "nowhere"}
+    assert [m.id for m in run_checks() if (m.id or "").startswith("betatel_reset.")] == [
+        "betatel_reset.E005"
+    ]
+
+
+# Queued through the admin ------------------------------------------------------
+
+
+def make_users(*addresses: str) -> list[str]:
+    return [
+        str(User.objects.create_user(address.partition("@")[0], address).pk)
+        for address in addresses
+    ]
+
+
+@pytest.fixture
+def admin_client(client: Client) -> Client:
+    client.force_login(User.objects.create_superuser("root", "root@staff.example", "pw"))
+    return client
+
+
+def first_message(response: Any) -> str:
+    return str(next(iter(get_messages(response.wsgi_request))))
+
+
+def post_yes(client: Client, selected: list[str]) -> Any:
+    return client.post(
+        reverse("admin:auth_user_changelist"),
+        {"action": "resend_reset_email_action", "_selected_action": selected, "post": "yes"},
+        follow=True,
+    )
+
+
+@pytest.mark.django_db
+def test_the_admin_queues_chunks_after_the_commit(
+    admin_client: Client,
+    settings: Any,
+    django_capture_on_commit_callbacks: Callable[..., Any],
+    locmem_backend: None,
+) -> None:
+    settings.TASKS = {"default": {"BACKEND": DUMMY}}
+    settings.BETATEL_RESET = {**settings.BETATEL_RESET, "TASK_CHUNK_SIZE": 2}
+    backend = tasks.get_task_backend()
+    selected = make_users("ada@example.com", "bob@example.com", "carol@example.com")
+    selected += make_users("nomail@")  # no valid address: skipped
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = post_yes(admin_client, selected)
+        assert backend.results == []  # nothing is queued before the commit
+
+    assert first_message(response).startswith(
+        "Queued 3 reset-password emails for background workers (2 tasks, 1 skipped)."
+    )
+    for callback in callbacks:
+        callback()
+    root = User.objects.get(username="root")
+    assert [(r.args, r.kwargs) for r in backend.results] == [
+        (
+            [["ada@example.com", "bob@example.com"]],
+            {"source": "admin", "actor_id": root.pk},
+        ),
+        ([["carol@example.com"]], {"source": "admin", "actor_id": root.pk}),
+    ]
+    assert not ResendAttempt.objects.exists()  # the worker sends, not the request
+
+
+@pytest.mark.django_db
+def test_a_queue_backend_is_not_capped(
+    admin_client: Client, settings: Any, django_capture_on_commit_callbacks: Callable[..., Any]
+) -> None:
+    settings.TASKS = {"default": {"BACKEND": DUMMY}}
+    settings.BETATEL_RESET = {**settings.BETATEL_RESET, "INLINE_MAX_BATCH": 1}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_yes(admin_client, make_users("ada@example.com", "bob@example.com"))
+    assert "Queued 2 " in first_message(response)
+
+
+# django-tasks-db and its worker --------------------------------------------------
+
+
+def test_database_backend_with_its_worker() -> None:
+    """tests/tasks_db_scenarios.py, in its own process: it needs django-tasks-db
+    installed, which tests.settings leaves out (on Django 6.1 its JSONField
+    makes every system check run touch the database)."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--ds=tests.settings_tasks_db",
+            "tests/tasks_db_scenarios.py",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert " passed" in result.stdout
+
+
+def in_django(code: str, env: dict[str, str]) -> Any:
+    """Run ``code`` in a new process with Django set up; returns its JSON output."""
+    result = subprocess.run(
+        [sys.executable, "-c", f"import django, json\ndjango.setup()\n{code}"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+STATE = """
+from django_tasks_db.models import DBTaskResult
+from betatel_reset.models import ResendAttempt
+print(json.dumps({
+    "tasks": [[t.status, t.args_kwargs["args"][0]] for t in DBTaskResult.objects.all()],
+    "audited": sorted(set(ResendAttempt.objects.values_list("email", flat=True))),
+}))
+"""
+
+
+def test_a_killed_worker_loses_no_address(tmp_path: Path) -> None:
+    """SIGKILL a db_worker process mid-batch: the chunk it was sending stays
+    visibly RUNNING, the later ones stay queued, and every address is either
+    in the audit trail or in a task that did not finish."""
+    addresses = [f"user{n:02}@example.com" for n in range(12)]
+    with FakeBetatelServer(token=FAKE_BETATEL_TOKEN, latency=0.3) as betatel:
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tests.settings_tasks_db",
+            "BETATEL_TEST_DB": str(tmp_path / "db.sqlite3"),
+            "BETATEL_TEST_API_URL": betatel.url,
+            "PYTHONPATH": str(ROOT),
+        }
+        chunks = in_django(
+            "from django.core.management import call_command\n"
+            "from betatel_reset.tasks import enqueue_in_chunks\n"
+            "call_command('migrate', verbosity=0)\n"
+            f"print(enqueue_in_chunks({addresses!r}, source='task', actor=None))\n",
+            env,
+        )
+        assert chunks == 4  # of 3 addresses (tests.settings_tasks_db)
+
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "django", "db_worker", "--no-startup-delay", "--no-reload"],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while len(betatel.requests) < 5 and worker.poll() is None:
+                assert time.monotonic() < deadline, "the worker never got going"
+                time.sleep(0.01)
+            # The second chunk is half done and its second request is in flight.
+            worker.send_signal(signal.SIGKILL)
+        finally:
+            worker.kill()
+            worker.wait(timeout=10)
+
+        state = in_django(STATE, env)
+        statuses = sorted(status for status, _chunk in state["tasks"])
+        assert statuses == ["READY", "READY", "RUNNING", "SUCCESSFUL"]
+        audited = set(state["audited"])
+        unfinished = {
+            a for status, chunk in state["tasks"] if status != "SUCCESSFUL" for a in chunk
+        }
+        assert set(addresses) <= audited | unfinished  # no address lost
+        queued = {a for status, chunk in state["tasks"] if status == "READY" for a in chunk}
+        assert not queued & audited  # the queued chunks were never started
+
+        # Another worker sends what was still queued; the interrupted chunk
+        # stays visible as RUNNING, with its addresses, for an admin to check.
+        betatel.latency = 0
+        subprocess.run(
+            [sys.executable, "-m", "django", "db_worker", "--batch", "--no-startup-delay"],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            timeout=60,
+            check=True,
+        )
+        state = in_django(STATE, env)
+        assert sorted(s for s, _chunk in state["tasks"]) == [
+            "RUNNING",
+            "SUCCESSFUL",
+            "SUCCESSFUL",
+            "SUCCESSFUL",
+        ]
+        assert queued <= set(state["audited"])
+
+
+def test_benchmark_runs() -> None:
+    """A smoke test of bench/admin_bulk.py with tiny numbers; it times nothing."""
+    options = ["--n", "20", "--inline", "6", "--latency", "0.01"]
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.admin_bulk", *options],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "queued: action response for 20 users" in result.stdout
+    assert re.search(r"queued: tasks in the database +1\n", result.stdout)
+    assert "inline: 6 sends, concurrency 8" in result.stdout
+    assert "(6 sent, 6 requests)" in result.stdout

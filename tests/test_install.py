@@ -1,0 +1,134 @@
+"""Build the package, install the wheel into a fresh virtualenv beside an
+existing site (tests/example_site), follow the README's steps, and use it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import uuid
+import venv
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from betatel_reset.testing import FakeBetatelServer
+
+from .services import ROOT, require_services
+
+pytestmark = pytest.mark.services
+
+SHIPPED = [
+    "betatel_reset/py.typed",
+    "betatel_reset/migrations/0001_initial.py",
+    "betatel_reset/templates/betatel_reset/base.html",
+    "betatel_reset/templates/betatel_reset/resend.html",
+    "betatel_reset/templates/betatel_reset/expired.html",
+    "betatel_reset/static/betatel_reset/betatel_reset.css",
+    "betatel_reset/locale/fr/LC_MESSAGES/django.po",
+    "betatel_reset/locale/fr/LC_MESSAGES/django.mo",
+]
+
+
+def run(*args: str | Path, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(a) for a in args], check=True, capture_output=True, text=True, timeout=600, **kwargs
+    )  # type: ignore[call-overload]
+
+
+@pytest.fixture(scope="module")
+def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("dist")
+    run(sys.executable, "-m", "build", "--outdir", out, ROOT)
+    run(sys.executable, "-m", "twine", "check", "--strict", *sorted(out.iterdir()))
+    return out
+
+
+def test_wheel_and_sdist_carry_everything(dist: Path) -> None:
+    (wheel,) = dist.glob("*.whl")
+    (sdist,) = dist.glob("*.tar.gz")
+    wheel_names = set(zipfile.ZipFile(wheel).namelist())
+    with tarfile.open(sdist) as archive:
+        sdist_names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
+    for name in SHIPPED:
+        assert name in wheel_names, name
+        assert name in sdist_names, name
+    assert not [n for n in wheel_names if n.startswith(("tests/", "project/", "bench/"))]
+    metadata = (
+        zipfile.ZipFile(wheel)
+        .read(next(n for n in wheel_names if n.endswith(".dist-info/METADATA")))
+        .decode()
+    )
+    for classifier in [
+        "Framework :: Django :: 5.2",
+        "Framework :: Django :: 6.1",
+        "Programming Language :: Python :: 3.11",
+        "Programming Language :: Python :: 3.13",
+    ]:
+        assert f"Classifier: {classifier}" in metadata
+    requires = sorted(
+        line.split(":", 1)[1].strip()
+        for line in metadata.splitlines()
+        if line.startswith("Requires-Dist:") and "extra ==" not in line
+    )
+    assert requires == ["Django>=5.2", "requests>=2.31"]
+
+
+def test_installs_into_an_existing_site(
+    dist: Path, tmp_path: Path, fake_betatel: FakeBetatelServer
+) -> None:
+    require_services()
+    (wheel,) = dist.glob("*.whl")
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=True)
+    python = env_dir / "bin" / "python"
+    run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", wheel, "redis")
+
+    site = tmp_path / "site"
+    shutil.copytree(ROOT / "tests" / "example_site", site)
+    prefix = f"example-{uuid.uuid4().hex[:8]}"
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"PYTHONPATH", "DJANGO_SETTINGS_MODULE"}
+    }
+    env.update(
+        EXAMPLE_BETATEL_API_URL=fake_betatel.url,
+        EXAMPLE_BETATEL_API_TOKEN=fake_betatel.token or "",
+        EXAMPLE_CACHE_PREFIX=prefix,
+    )
+    try:
+        run(python, "manage.py", "migrate", "--no-input", cwd=site, env=env)
+        checks = run(python, "manage.py", "check", "--fail-level", "WARNING", cwd=site, env=env)
+        assert "no issues" in checks.stdout
+        report = json.loads(run(python, "smoke.py", cwd=site, env=env).stdout)
+    finally:
+        import redis
+
+        client = redis.Redis(host="127.0.0.1", port=6379, db=14)
+        for key in client.scan_iter(f"{prefix}:*"):
+            client.delete(key)
+        client.close()
+
+    # The app came from the wheel, not from this checkout.
+    assert str(env_dir) in report["app_file"]
+    assert report["resend_status"] == 200
+    assert report["resend_in_layout"] is True
+    assert report["expired_in_layout"] is True
+    assert report["posted_status"] == 200
+    assert report["posted_message"] is True
+    assert report["changelist_status"] == 200
+    assert report["action_offered"] is True
+    assert report["confirm_status"] == 200
+    assert report["confirm_lists_address"] is True
+    assert report["sent_status"] == 200
+    assert any("1 sent" in message for message in report["admin_messages"]), report
+    assert [r.json for r in fake_betatel.requests] == [
+        {"email": "ada@example.com"},
+        {"email": "ada@example.com"},
+    ]
+    assert all(r.bearer == fake_betatel.token for r in fake_betatel.requests)

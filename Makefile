@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format bench browser-deps messages clean
+.PHONY: run test lint format bench matrix browser-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ format: $(VENV)/.installed
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# Every supported Python/Django pair (needs python3.11, 3.12 and 3.13 on PATH).
+matrix: $(VENV)/.installed
+	$(BIN)/nox
+
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench
 
@@ -43,4 +47,4 @@ browser-deps:
 		|| npm install --no-save --no-audit --no-fund axe-core vnu-jar
 
 clean:
-	rm -rf $(VENV) node_modules build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .nox node_modules build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

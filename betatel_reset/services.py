@@ -22,6 +22,7 @@ from . import circuit
 from .backends import UpstreamResponse, get_backend
 from .choices import Outcome, Source
 from .exceptions import (
+    AddressRejected,
     AuthenticationFailed,
     BetatelResetError,
     CircuitOpen,
@@ -60,11 +61,14 @@ def clean_address(value: str) -> str:
 
     Surrounding white space is dropped and the domain lower-cased (as Django's
     ``BaseUserManager.normalize_email`` does); control characters, which could
-    forge log lines or headers, are refused rather than stripped.
+    forge log lines or headers, are refused rather than stripped. The checks
+    apply to the normalised address, so the result passes them again unchanged
+    (lower-casing can lengthen a domain: ``"İ".lower()`` is two characters).
     """
     if not isinstance(value, str):
         raise InvalidAddress("The address must be a string.")
-    address = value.strip()
+    local, at, domain = value.strip().rpartition("@")
+    address = f"{local}{at}{domain.lower()}"
     if not address or len(address) > MAX_EMAIL_LENGTH:
         raise InvalidAddress()
     if any(unicodedata.category(ch)[0] == "C" for ch in address):
@@ -73,8 +77,7 @@ def clean_address(value: str) -> str:
         validate_email(address)
     except ValidationError:
         raise InvalidAddress() from None
-    local, _, domain = address.rpartition("@")
-    return f"{local}@{domain.lower()}"
+    return address
 
 
 def mask_email(address: str) -> str:
@@ -134,7 +137,10 @@ def resend_reset_email(
         elif isinstance(failure, BetatelResetError) and failure.status_code is not None:
             circuit.record_success()  # Betatel answered: it is up.
         _record(address, source, actor, failure.outcome, failure, duration)
-        log = logger.info if isinstance(failure, RateLimitExceeded) else logger.warning
+        # An unknown account is an everyday answer, not a fault: logged at the
+        # level of a real send, so neither branch does more work than the other.
+        everyday = isinstance(failure, RateLimitExceeded | AddressRejected)
+        log = logger.info if everyday else logger.warning
         log(
             "Resend to %s from %s: %s (%s) in %.0f ms",
             mask_email(address),

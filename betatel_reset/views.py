@@ -49,6 +49,8 @@ PREFILL_SESSION_KEY = "_betatel_reset_prefill_email"
 class ResendView(FormView):  # type: ignore[type-arg]  # not generic at runtime
     """Ask Betatel to resend the reset email, then redirect back with a message."""
 
+    #: FormView would handle PUT like POST (with an empty form); a page has no PUT.
+    http_method_names = ["get", "post", "head", "options"]
     form_class = ResendForm
     template_name = "betatel_reset/resend.html"
     success_url = reverse_lazy("betatel_reset:resend")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
+from django.views.decorators.debug import sensitive_variables
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 from urllib3.util.retry import Retry
@@ -21,6 +23,7 @@ from ..exceptions import (
     AddressRejected,
     AuthenticationFailed,
     BetatelResetError,
+    ConfigurationError,
     UpstreamRateLimited,
     UpstreamUnavailable,
 )
@@ -33,6 +36,8 @@ USER_AGENT = f"django-betatel-reset/{__version__} python-requests/{requests.__ve
 POOL_SIZE = 32
 # Upstream text is shown to admins and logged: keep it short and printable.
 MAX_MESSAGE_LENGTH = 200
+# What a bearer token can be in a header: visible ASCII, no white space.
+_TOKEN_RE = re.compile(r"[\x21-\x7e]+")
 
 _session: requests.Session | None = None
 _session_lock = threading.Lock()
@@ -69,8 +74,11 @@ def reset_session() -> None:
         _session = None
 
 
-def clean_message(text: str) -> str:
-    """Upstream text made safe to log and show to admins: printable and short."""
+def clean_message(text: str, *, redact: str | None = None) -> str:
+    """Upstream text made safe to log and show to admins: printable, short, and
+    without ``redact`` (the token, should Betatel echo it back in an error)."""
+    if redact:
+        text = text.replace(redact, "[redacted]")
     printable = "".join(ch if ch.isprintable() else " " for ch in text)
     return " ".join(printable.split())[:MAX_MESSAGE_LENGTH]
 
@@ -119,14 +127,23 @@ class HttpBackend(BaseBackend):
     ``Retry-After``. All attempts fit in ``DEADLINE`` seconds.
     """
 
+    @sensitive_variables("token", "headers")
     def send(self, email: str, *, token: str | None) -> UpstreamResponse:
+        if token is not None and not _TOKEN_RE.fullmatch(token):
+            # Else requests fails on the header (as if Betatel were down) or
+            # http.client raises UnicodeEncodeError (a 500). Never quote the token.
+            raise ConfigurationError(
+                "The Betatel API token holds characters an HTTP header cannot carry "
+                "(white space, a line break or a non-ASCII character): check "
+                "BETATEL_RESET['TOKEN'], or what the TOKEN_PROVIDER returns."
+            )
         url = app_settings.ENDPOINT_URL
         body = json.dumps({"email": email}).encode()
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         deadline = time.monotonic() + app_settings.DEADLINE
         retries_left = app_settings.MAX_RETRIES
         while True:
-            result = self._attempt(url, body, headers, deadline)
+            result = self._attempt(url, body, headers, deadline, token)
             if isinstance(result, UpstreamResponse):
                 return result
             wait = result.wait
@@ -136,8 +153,12 @@ class HttpBackend(BaseBackend):
             logger.info("Betatel: %s; retrying in %.1f s", result.error, wait)
             time.sleep(wait)
 
+    # Every variable of this frame and of those beneath it (requests, urllib3,
+    # http.client: they all hold the Authorization header) is hidden from
+    # Django's error reports.
+    @sensitive_variables()
     def _attempt(
-        self, url: str, body: bytes, headers: dict[str, str], deadline: float
+        self, url: str, body: bytes, headers: dict[str, str], deadline: float, token: str | None
     ) -> UpstreamResponse | _Failed:
         """One POST: Betatel's answer on success, else the error and whether a
         retry is allowed.
@@ -147,10 +168,11 @@ class HttpBackend(BaseBackend):
         chained to them.
         """
         remaining = max(0.01, deadline - time.monotonic())
-        timeout = (
-            min(app_settings.CONNECT_TIMEOUT, remaining),
-            min(app_settings.READ_TIMEOUT, remaining),
-        )
+        connect, read = app_settings.CONNECT_TIMEOUT, app_settings.READ_TIMEOUT
+        # A slow connect followed by a slow answer must still end by the deadline:
+        # when both timeouts do not fit in what is left, both shrink in proportion.
+        scale = min(1.0, remaining / (connect + read)) if connect + read > 0 else 1.0
+        timeout = (connect * scale, read * scale)
         failure: str | None = None
         retry_connect = False
         try:
@@ -185,7 +207,7 @@ class HttpBackend(BaseBackend):
             )
         if failure is not None:
             return _Failed(UpstreamUnavailable(failure), wait=0.2 if retry_connect else None)
-        return self._interpret(response, content, too_large)
+        return self._interpret(response, content, too_large, token)
 
     def _read_capped(self, response: requests.Response) -> tuple[bytes, bool]:
         limit = app_settings.MAX_RESPONSE_BYTES
@@ -199,7 +221,7 @@ class HttpBackend(BaseBackend):
         return b"".join(chunks), False
 
     def _interpret(
-        self, response: requests.Response, content: bytes, too_large: bool
+        self, response: requests.Response, content: bytes, too_large: bool, token: str | None
     ) -> UpstreamResponse | _Failed:
         status = response.status_code
         message = ""
@@ -210,7 +232,7 @@ class HttpBackend(BaseBackend):
             except ValueError:
                 data = None
             if isinstance(data, dict) and isinstance(data.get("message"), str):
-                message = clean_message(data["message"])
+                message = clean_message(data["message"], redact=token)
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         kwargs: dict[str, Any] = {"status_code": status, "upstream_message": message}
 

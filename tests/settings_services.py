@@ -30,4 +30,9 @@ BETATEL_RESET = {
     "BACKEND": os.environ.get("BETATEL_IT_BACKEND", "locmem"),
     "RATE_LIMIT_EMAIL": os.environ.get("BETATEL_IT_RATE_LIMIT_EMAIL", "5/h"),
     "RATE_LIMIT_IP": os.environ.get("BETATEL_IT_RATE_LIMIT_IP") or None,
+    # The load test (bench/load.py) serves these settings with gunicorn: it
+    # spreads clients over IPs with X-Forwarded-For and calls a fake Betatel
+    # over TLS signed by a throw-away CA.
+    "CLIENT_IP_HEADER": os.environ.get("BETATEL_IT_CLIENT_IP_HEADER") or None,
+    "CA_BUNDLE": os.environ.get("BETATEL_IT_CA_BUNDLE") or None,
 }

@@ -1,0 +1,40 @@
+"""Settings for the benchmarks: the demo site (``project.settings``) run as in
+production (``DEBUG`` off), with Django's own password reset added at
+``/accounts/`` (see ``bench/site_urls.py``) so the two can be compared on the
+same site, workers and database.
+
+Environment:
+
+* ``BENCH_DATABASE_URL``: the database (default: in-memory SQLite);
+* ``BENCH_CACHE_URL``: the cache (default: the demo's local-memory cache);
+* ``BENCH_BETATEL_BACKEND`` (default ``locmem``), ``BENCH_BETATEL_API_URL``,
+  ``BENCH_CA_BUNDLE``: where resends go.
+
+Rate limits are raised so high that they do all their work but never refuse.
+"""
+
+from project.settings import *  # noqa: F403
+from project.settings import env
+
+DEBUG = False
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+ROOT_URLCONF = "bench.site_urls"
+
+DATABASES = {"default": env.db("BENCH_DATABASE_URL", default="sqlite://:memory:")}
+CACHES = {"default": env.cache("BENCH_CACHE_URL", default="locmemcache://")}
+
+# Django's PasswordResetView "sends" through the local-memory email backend.
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+BETATEL_RESET = {
+    "API_URL": env.str("BENCH_BETATEL_API_URL", default="https://api.betatel.test"),
+    "TOKEN": "bench-token",
+    "BACKEND": env.str("BENCH_BETATEL_BACKEND", default="locmem"),
+    "CA_BUNDLE": env.str("BENCH_CA_BUNDLE", default="") or None,
+    "RATE_LIMIT_EMAIL": "1000000/h",
+    "RATE_LIMIT_IP": "1000000/h",
+    "CIRCUIT_FAILURE_THRESHOLD": 1000000,
+}
+
+#: The account both password-reset forms are posted for.
+BENCH_USER_EMAIL = "ada@example.com"

@@ -44,7 +44,3 @@ class ResendAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.email} ({self.get_outcome_display()})"
-
-    @property
-    def succeeded(self) -> bool:
-        return self.outcome == Outcome.SENT

@@ -128,7 +128,9 @@ def resend_reset_email(
         circuit.before_call()
         response = _send(address, request)
     except (BetatelResetError, ConfigurationError) as exc:
-        failure = exc
+        # Without its traceback: the frames below hold the token in their
+        # variables, and receivers or error trackers may capture them.
+        failure = exc.with_traceback(None)
     duration = time.monotonic() - started
 
     if failure is not None:

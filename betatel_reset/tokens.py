@@ -16,6 +16,7 @@ import datetime
 import functools
 import inspect
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +25,8 @@ from django.utils.module_loading import import_string
 
 from .conf import app_settings
 from .exceptions import ConfigurationError
+
+logger = logging.getLogger(__name__)
 
 TokenProvider = Callable[..., "str | None"]
 
@@ -69,10 +72,24 @@ def get_token(request: HttpRequest | None = None, *, refresh: bool = False) -> s
     provider = get_provider()
     if provider is None:
         return None if refresh else app_settings.TOKEN
-    if refresh and _accepts_refresh(provider):
-        token = provider(request, refresh=True)
-    else:
-        token = provider(request)
+    failed: str | None = None
+    try:
+        token = (
+            provider(request, refresh=True)
+            if refresh and _accepts_refresh(provider)
+            else provider(request)
+        )
+    except ConfigurationError:
+        raise
+    except Exception as exc:
+        # A broken provider is the site's configuration problem: the pages
+        # answer 503, not 500. Its traceback goes to the log, not to callers.
+        logger.exception("BETATEL_RESET['TOKEN_PROVIDER'] raised %s", type(exc).__name__)
+        failed = type(exc).__name__
+    if failed is not None:
+        raise ConfigurationError(
+            f"BETATEL_RESET['TOKEN_PROVIDER'] raised {failed}; see the log for its traceback."
+        )
     return str(token) if token else None
 
 

@@ -425,3 +425,22 @@ def test_mask_email() -> None:
 
 def test_clean_address_keeps_local_part_case() -> None:
     assert clean_address(" Ada@Example.COM") == "Ada@example.com"
+
+
+def test_raised_errors_carry_no_frame_holding_the_token(
+    mocked: responses.RequestsMock, secret_token: str
+) -> None:
+    # Error trackers capture the local variables of a traceback's frames.
+    mocked.post(ENDPOINT, status=401, json={"message": "Unauthorized"})
+    with pytest.raises(AuthenticationFailed) as info:
+        resend_reset_email("ada@example.com")
+    tb = info.value.__traceback__
+    assert tb is not None
+    tb = tb.tb_next  # past this test's own frame
+    frames = 0
+    while tb is not None:
+        frames += 1
+        for value in tb.tb_frame.f_locals.values():
+            assert secret_token not in repr(value)
+        tb = tb.tb_next
+    assert frames >= 1

@@ -60,3 +60,16 @@ def test_bad_provider_is_a_configuration_error(settings: Any, provider: Any) -> 
 def test_mask_token_hides_the_value() -> None:
     assert mask_token("abcdef") == "<redacted, 6 characters>"
     assert mask_token(None) == "<no token>"
+
+
+def test_a_failing_provider_is_a_configuration_error(
+    settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    def provider(request: Any) -> str:
+        raise RuntimeError("vault is down")
+
+    settings.BETATEL_RESET = {"TOKEN_PROVIDER": provider}
+    with pytest.raises(ConfigurationError, match="raised RuntimeError") as info:
+        get_token()
+    assert info.value.__context__ is None
+    assert any("vault is down" in (r.exc_text or "") for r in caplog.records)

@@ -373,3 +373,14 @@ def test_demo_home_links_to_the_pages_and_the_admin(client: Client) -> None:
     assert f'href="{RESEND}"' in html
     assert f'href="{EXPIRED}"' in html
     assert 'href="/admin/"' in html
+
+
+@pytest.mark.django_db
+def test_a_failing_token_provider_answers_503_not_500(client: Any, settings: Any) -> None:
+    def provider(request: Any) -> str:
+        raise RuntimeError("vault is down")
+
+    settings.BETATEL_RESET = {**settings.BETATEL_RESET, "TOKEN_PROVIDER": provider}
+    response = client.post("/reset-password/resend/", {"email": "ada@example.com"})
+    assert response.status_code == 503
+    assert "vault" not in response.content.decode()

@@ -41,6 +41,7 @@ from bench.harness import (
     command_line,
     median,
     pick_database,
+    run_json,
     scratch_database,
     stop_process,
 )
@@ -172,9 +173,9 @@ def _one_run(
     }
 
 
-def _default_concurrency(env: dict[str, str]) -> dict[str, int]:
+def _default_concurrency(env: dict[str, str]) -> dict[str, Any]:
     """INLINE_CONCURRENCY (the command's default) and TASK_CONCURRENCY, as configured."""
-    done = subprocess.run(
+    return run_json(
         [
             PYTHON,
             "-c",
@@ -183,14 +184,8 @@ def _default_concurrency(env: dict[str, str]) -> dict[str, int]:
             "print(json.dumps({'command': s.INLINE_CONCURRENCY, 'task': s.TASK_CONCURRENCY}))",
         ],
         env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
         timeout=60,
-        check=True,
     )
-    result: dict[str, int] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
 
 
 def build_result(args: argparse.Namespace, argv: list[str], data: dict[str, Any]) -> Result:

@@ -28,7 +28,6 @@ wrk). Reported: requests per second and p50/p99 latency, medians of the rounds.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import shutil
 import subprocess
@@ -52,6 +51,7 @@ from bench.harness import (
     median,
     percentile,
     pick_database,
+    run_json,
     scratch_database,
 )
 
@@ -370,9 +370,9 @@ def run_config(
     }
 
 
-def _count_rows(env: dict[str, str]) -> dict[str, int]:
+def _count_rows(env: dict[str, str]) -> dict[str, Any]:
     """Audit rows written, and sessions created (the POST should create none)."""
-    done = subprocess.run(
+    return run_json(
         [
             PYTHON,
             "-c",
@@ -383,14 +383,8 @@ def _count_rows(env: dict[str, str]) -> dict[str, int]:
             " 'sessions': Session.objects.count()}))",
         ],
         env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
         timeout=60,
-        check=True,
     )
-    counts: dict[str, int] = json.loads(done.stdout.strip().splitlines()[-1])
-    return counts
 
 
 def build_result(args: argparse.Namespace, argv: list[str], data: dict[str, Any]) -> Result:

@@ -6,6 +6,7 @@ Without them a plain ``make test`` skips those tests with a reason; with
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -14,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -82,3 +84,43 @@ def scratch_database() -> Iterator[dict[str, str]]:
         for key in client.scan_iter(f"{name}:*"):
             client.delete(key)
         client.close()
+
+
+def in_django(code: str, env: dict[str, str]) -> Any:
+    """Run ``code`` in a new process with Django set up (settings from ``env``);
+    returns the JSON it prints last."""
+    result = subprocess.run(
+        [sys.executable, "-c", f"import django, json\ndjango.setup()\n{code}"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def run_scenarios(settings_module: str, path: str) -> None:
+    """Run the pytest file ``path`` in its own process with ``settings_module``:
+    for what a process can only have once (AUTH_USER_MODEL, installed apps)."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"--ds={settings_module}",
+            path,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert " passed" in result.stdout

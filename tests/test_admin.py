@@ -4,7 +4,6 @@ change-page button, auto-attaching and its system check."""
 from __future__ import annotations
 
 import datetime
-import subprocess
 import sys
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -39,7 +38,7 @@ from betatel_reset.models import ResendAttempt
 from betatel_reset.services import resend_reset_email
 
 from .conftest import ENDPOINT, TOKEN
-from .services import ROOT
+from .services import run_scenarios
 
 pytestmark = pytest.mark.django_db
 
@@ -578,22 +577,4 @@ def test_w004_user_model_not_in_the_admin(settings: Any) -> None:
 def test_custom_user_model_and_custom_admin() -> None:
     """tests/custom_user/scenarios.py, in its own process: AUTH_USER_MODEL is
     fixed per process."""
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "--ds=tests.settings_custom_user",
-            "tests/custom_user/scenarios.py",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    assert " passed" in result.stdout
+    run_scenarios("tests.settings_custom_user", "tests/custom_user/scenarios.py")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .services import ROOT, require_services, scratch_database
+from .services import ROOT, in_django, require_services, scratch_database
 
 pytestmark = pytest.mark.services
 
@@ -52,23 +52,14 @@ def test_concurrent_processes_admit_exactly_the_limit(tmp_path: Path) -> None:
                 totals[key] += value
 
         assert totals == {"sent": LIMIT, "limited": PROCESSES * THREADS - LIMIT}
-        rows = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                "import django, json; django.setup();"
-                "from django.db.models import Count;"
-                "from betatel_reset.models import ResendAttempt as A;"
-                "print(json.dumps(dict(A.objects.values_list('outcome')"
-                ".annotate(n=Count('id')).values_list('outcome', 'n'))))",
-            ],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
+        rows = in_django(
+            "from django.db.models import Count\n"
+            "from betatel_reset.models import ResendAttempt as A\n"
+            "print(json.dumps(dict(A.objects.values_list('outcome')"
+            ".annotate(n=Count('id')).values_list('outcome', 'n'))))",
+            env,
         )
-        assert json.loads(rows.stdout) == {
+        assert rows == {
             "sent": LIMIT,
             "rate_limited": PROCESSES * THREADS - LIMIT,
         }

@@ -226,7 +226,3 @@ class TestClientIp:
         request = web_request()
         del request.META["REMOTE_ADDR"]
         assert client_ip(request) == "unknown"
-
-
-def test_cache_clear_between_tests_is_effective() -> None:
-    assert cache.get("anything") is None

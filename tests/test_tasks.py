@@ -4,7 +4,6 @@ including Betatel's 429 and a worker killed mid-batch."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -32,7 +31,7 @@ from betatel_reset.models import ResendAttempt
 from betatel_reset.testing import Behaviour, FakeBetatelServer
 from tests.fake_betatel_fixtures import FAKE_BETATEL_TOKEN
 
-from .services import ROOT
+from .services import ROOT, in_django, run_scenarios
 
 FRAMEWORK = "django.tasks" if find_spec("django.tasks") else "django_tasks"
 DUMMY = f"{FRAMEWORK}.backends.dummy.DummyBackend"
@@ -265,40 +264,7 @@ def test_database_backend_with_its_worker() -> None:
     """tests/tasks_db_scenarios.py, in its own process: it needs django-tasks-db
     installed, which tests.settings leaves out (on Django 6.1 its JSONField
     makes every system check run touch the database)."""
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "--ds=tests.settings_tasks_db",
-            "tests/tasks_db_scenarios.py",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    assert " passed" in result.stdout
-
-
-def in_django(code: str, env: dict[str, str]) -> Any:
-    """Run ``code`` in a new process with Django set up; returns its JSON output."""
-    result = subprocess.run(
-        [sys.executable, "-c", f"import django, json\ndjango.setup()\n{code}"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    run_scenarios("tests.settings_tasks_db", "tests/tasks_db_scenarios.py")
 
 
 STATE = """

@@ -238,7 +238,8 @@ def profile(call: Callable[[], str], n: int) -> tuple[str, str]:
     for _ in range(n):
         call()
     profiler.stop()
-    tree = profiler.output_text(unicode=True, color=False, show_all=False)
+    # Paths relative to the checkout: the report is committed.
+    tree = profiler.output_text(unicode=True, color=False, show_all=False).replace(f"{ROOT}/", "")
 
     stats_profile = cProfile.Profile()
     stats_profile.enable()

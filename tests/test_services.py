@@ -60,21 +60,21 @@ def test_request_on_the_wire_matches_the_vendor_example(mocked: responses.Reques
             matchers.header_matcher(
                 {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
             ),
-            matchers.json_params_matcher({"email": "povid681@nokdot.com"}, strict_match=True),
+            matchers.json_params_matcher({"email": "ada.lovelace@example.com"}, strict_match=True),
         ],
     )
-    result = resend_reset_email("povid681@nokdot.com")
+    result = resend_reset_email("ada.lovelace@example.com")
 
     assert len(mocked.calls) == 1
     sent = mocked.calls[0].request
     assert sent.method == "POST"
     assert sent.url == ENDPOINT
     assert sent.headers["User-Agent"].startswith(f"django-betatel-reset/{__version__} ")
-    assert json.loads(sent.body) == {"email": "povid681@nokdot.com"}
+    assert json.loads(sent.body) == {"email": "ada.lovelace@example.com"}
     assert result.outcome == Outcome.SENT
     assert result.status_code == 200
     assert result.message == "Reset password email sent successfully"
-    assert result.email == "povid681@nokdot.com"
+    assert result.email == "ada.lovelace@example.com"
     assert result.duration >= 0
 
 

@@ -10,15 +10,14 @@ from betatel_reset.tokens import get_token, jwt_expiry, mask_token
 
 from .conftest import make_jwt
 
-VENDOR_EXAMPLE = (
-    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpZCI6IjY3ZWE2MjJiMDU1MjkzNWZhYzVjZDFhZCIsImVtYWls"
-    "IjoicG92aWQ2ODFAbm9rZG90LmNvbSIsInJvbGUiOiJ1c2VyIiwiaWF0IjoxNzQzNDI0MjAzLCJleHAiOjE3NDM0Mj"
-    "c4MDN9._-O4UTMwYTRxKPlht4h1ktMS60UjQEuFCmNbLnY4K-0"
+# Shaped like the vendor's example token (same claims and lifetime), but fake.
+VENDOR_SHAPED = make_jwt(
+    id="fake-user-id", email="ada@example.com", role="user", iat=1_743_424_203, exp=1_743_427_803
 )
 
 
-def test_reads_exp_from_the_vendor_example() -> None:
-    assert jwt_expiry(VENDOR_EXAMPLE) == datetime.datetime(
+def test_reads_exp_from_a_vendor_shaped_token() -> None:
+    assert jwt_expiry(VENDOR_SHAPED) == datetime.datetime(
         2025, 3, 31, 13, 30, 3, tzinfo=datetime.UTC
     )
 

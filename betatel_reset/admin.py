@@ -50,12 +50,12 @@ from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from .bulk import BulkSummary, TaskFailed, dedupe_key, send_many
+from .bulk import BulkSummary, TaskFailed, send_many
 from .choices import Outcome, Source
 from .conf import app_settings
 from .exceptions import BetatelResetError, ConfigurationError, InvalidAddress
 from .models import ResendAttempt
-from .ratelimit import clear_rate_limits
+from .ratelimit import clear_rate_limits, mailbox_key
 from .services import clean_address, resend_reset_email
 
 if TYPE_CHECKING:
@@ -124,7 +124,7 @@ def plan_users(queryset: QuerySet[Any]) -> Selection:
         except InvalidAddress:
             selection.skipped.append((user, INVALID))
             continue
-        key = dedupe_key(address)
+        key = mailbox_key(address)
         if key in seen:
             selection.skipped.append((user, DUPLICATE))
             continue
@@ -545,10 +545,10 @@ class ResendAttemptAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # not gen
         addresses, seen, skipped = [], set(), 0
         for email, failed_at in sorted(latest_failure.items()):
             sent_at = last_sent.get(email)
-            if (sent_at is not None and sent_at > failed_at) or dedupe_key(email) in seen:
+            if (sent_at is not None and sent_at > failed_at) or mailbox_key(email) in seen:
                 skipped += 1
                 continue
-            seen.add(dedupe_key(email))
+            seen.add(mailbox_key(email))
             addresses.append(email)
         if not addresses:
             self.message_user(

@@ -37,11 +37,6 @@ ResultCallback = Callable[[str, Outcome], None]
 DEFAULT_RETRY_WAIT = 1.0
 
 
-def dedupe_key(address: str) -> str:
-    """One key per mailbox, however its letters are cased."""
-    return address.strip().casefold()
-
-
 def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
     """``[1, 2, 3, 4, 5]`` in twos → ``[1, 2]``, ``[3, 4]``, ``[5]``."""
     chunk: list[T] = []

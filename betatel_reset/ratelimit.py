@@ -68,8 +68,9 @@ def _rate_setting(name: str, value: str | None) -> Rate | None:
         raise ConfigurationError(f"BETATEL_RESET['{name}']: {exc}") from None
 
 
-def email_key_material(address: str) -> str:
-    """One counter per mailbox, however its letters are cased."""
+def mailbox_key(address: str) -> str:
+    """One key per mailbox, however its letters are cased: one rate-limit
+    counter, and one send when a selection names it twice."""
     return address.strip().casefold()
 
 
@@ -134,7 +135,7 @@ def check_rate_limits(address: str, request: HttpRequest | None) -> None:
         _hit("ip", client_ip(request), ip_rate, now)
     email_rate = _rate_setting("RATE_LIMIT_EMAIL", app_settings.RATE_LIMIT_EMAIL)
     if email_rate is not None:
-        _hit("email", email_key_material(address), email_rate, now)
+        _hit("email", mailbox_key(address), email_rate, now)
 
 
 def clear_rate_limits(address: str) -> int:
@@ -144,7 +145,7 @@ def clear_rate_limits(address: str) -> int:
         return 0
     cache = caches[app_settings.CACHE_ALIAS]
     window = int(time.time() // email_rate.period)
-    digest = _hash("email", email_key_material(address))
+    digest = _hash("email", mailbox_key(address))
     keys = [f"{KEY_PREFIX}:email:{digest}:{email_rate.period}:{w}" for w in (window - 1, window)]
     found = len(cache.get_many(keys))
     cache.delete_many(keys)

@@ -21,10 +21,11 @@ from typing import Any, TextIO
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from betatel_reset.bulk import BulkSummary, dedupe_key, send_many
+from betatel_reset.bulk import BulkSummary, send_many
 from betatel_reset.choices import Outcome, Source
 from betatel_reset.conf import app_settings
 from betatel_reset.exceptions import ConfigurationError, InvalidAddress
+from betatel_reset.ratelimit import mailbox_key
 from betatel_reset.services import clean_address
 
 
@@ -112,7 +113,7 @@ class Command(BaseCommand):
                 self.invalid += 1
                 self.stderr.write(f"{where}: not a valid address: {text[:80]!r}")
                 continue
-            key = dedupe_key(address)
+            key = mailbox_key(address)
             if key in seen:
                 self.duplicates += 1
                 continue

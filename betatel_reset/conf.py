@@ -39,6 +39,8 @@ DEFAULTS: dict[str, Any] = {
     # Upstream outage protection.
     "CIRCUIT_FAILURE_THRESHOLD": 5,
     "CIRCUIT_COOLDOWN": 30.0,
+    # Audit trail.
+    "AUDIT_ASYNC_COMMIT": True,
     # Admin and bulk sending.
     "ADMIN_ACTION": True,
     "TASK_BACKEND": "default",
@@ -156,6 +158,10 @@ class AppSettings:
     @property
     def CIRCUIT_COOLDOWN(self) -> float:
         return float(self._get("CIRCUIT_COOLDOWN"))
+
+    @property
+    def AUDIT_ASYNC_COMMIT(self) -> bool:
+        return bool(self._get("AUDIT_ASYNC_COMMIT"))
 
     @property
     def ADMIN_ACTION(self) -> bool:

@@ -202,11 +202,11 @@ def _record(
     else:
         status, detail = None, str(what)
     try:
-        ResendAttempt.objects.create(
+        ResendAttempt.objects.record(
             email=address,
-            source=source,
-            outcome=outcome,
-            actor=actor if getattr(actor, "pk", None) is not None else None,
+            source=str(source),
+            outcome=str(outcome),
+            actor_id=getattr(actor, "pk", None),
             status_code=status,
             duration_ms=round(duration * 1000),
             detail=detail[:255],

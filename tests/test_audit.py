@@ -11,13 +11,15 @@ import requests
 import responses
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
+from django.db import DatabaseError, connection
 from django.test import RequestFactory
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from betatel_reset import signals
 from betatel_reset.choices import Outcome, Source
 from betatel_reset.exceptions import BetatelResetError, ConfigurationError, InvalidAddress
-from betatel_reset.models import ResendAttempt
+from betatel_reset.models import ASYNC_COMMIT, ResendAttempt
 from betatel_reset.services import resend_reset_email
 
 from .conftest import ENDPOINT
@@ -125,6 +127,48 @@ def test_actor_from_the_request(locmem_backend: None) -> None:
     row = only_row()
     assert row.actor == admin
     assert row.source == Source.ADMIN
+
+
+def test_record_writes_one_row_with_the_fields_defaults() -> None:
+    before = timezone.now()
+    ResendAttempt.objects.record(email="ada@example.com", source=Source.WEB, outcome=Outcome.SENT)
+    row = only_row()
+    assert (row.email, row.source, row.outcome) == ("ada@example.com", "web", "sent")
+    assert before <= row.created_at <= timezone.now()
+    assert (row.status_code, row.duration_ms, row.detail, row.actor_id) == (None, 0, "", None)
+
+
+def test_record_takes_the_actor_by_id() -> None:
+    admin = get_user_model().objects.create_user("boss", "boss@example.com", "x", is_staff=True)
+    ResendAttempt.objects.record(
+        email="ada@example.com", source=Source.ADMIN, outcome=Outcome.SENT, actor_id=admin.pk
+    )
+    assert only_row().actor == admin
+
+
+def test_record_refuses_unknown_fields() -> None:
+    with pytest.raises(TypeError, match="actor, ip"):
+        ResendAttempt.objects.record(email="ada@example.com", actor=None, ip="192.0.2.1")
+    assert not ResendAttempt.objects.exists()
+
+
+def test_async_commit_is_for_postgresql_only(locmem_backend: None) -> None:
+    with CaptureQueriesContext(connection) as queries:
+        resend_reset_email("ada@example.com")
+    [insert] = [q["sql"] for q in queries.captured_queries if "INSERT" in q["sql"]]
+    assert not insert.startswith(ASYNC_COMMIT)
+
+
+def test_a_failed_audit_write_is_logged_and_the_send_stands(
+    locmem_backend: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(**values: Any) -> None:
+        raise DatabaseError("disk full")
+
+    monkeypatch.setattr(ResendAttempt.objects, "record", broken)
+    result = resend_reset_email("ada@example.com")
+    assert result.outcome == Outcome.SENT
+    assert "Could not record the resend attempt for a***@example.com" in caplog.text
 
 
 def test_signals(mocked: responses.RequestsMock) -> None:

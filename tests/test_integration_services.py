@@ -63,3 +63,40 @@ def test_concurrent_processes_admit_exactly_the_limit(tmp_path: Path) -> None:
             "sent": LIMIT,
             "rate_limited": PROCESSES * THREADS - LIMIT,
         }
+
+
+ASYNC_COMMIT_PROBE = """
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext, override_settings
+from betatel_reset.models import ASYNC_COMMIT, ResendAttempt as A
+
+def write(email):
+    with CaptureQueriesContext(connection) as queries:
+        A.objects.record(email=email, source="web", outcome="sent")
+    [sql] = [q["sql"] for q in queries.captured_queries]
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        after = cursor.fetchone()[0]
+    return {"async": sql.startswith(ASYNC_COMMIT), "after": after}
+
+seen = {"autocommit": write("a@example.com")}
+with transaction.atomic():
+    seen["atomic"] = write("b@example.com")
+with override_settings(BETATEL_RESET={"AUDIT_ASYNC_COMMIT": False}):
+    seen["off"] = write("c@example.com")
+seen["rows"] = sorted(A.objects.values_list("email", flat=True))
+print(json.dumps(seen))
+"""
+
+
+def test_audit_rows_commit_asynchronously_only_on_their_own() -> None:
+    """On PostgreSQL an audit row written in autocommit mode does not wait for
+    the disk; the setting stays local to that statement, and a transaction of
+    the site's own keeps its durability."""
+    require_services()
+    with scratch_database() as env:
+        seen = in_django(ASYNC_COMMIT_PROBE, env)
+    assert seen["autocommit"] == {"async": True, "after": "on"}
+    assert seen["atomic"] == {"async": False, "after": "on"}
+    assert seen["off"] == {"async": False, "after": "on"}
+    assert seen["rows"] == ["a@example.com", "b@example.com", "c@example.com"]

@@ -13,6 +13,7 @@ import responses
 from responses import matchers
 
 from betatel_reset import __version__
+from betatel_reset.backends.http import _request_template
 from betatel_reset.choices import Outcome, Source
 from betatel_reset.exceptions import (
     AddressRejected,
@@ -76,6 +77,22 @@ def test_request_on_the_wire_matches_the_vendor_example(mocked: responses.Reques
     assert result.message == "Reset password email sent successfully"
     assert result.email == "ada.lovelace@example.com"
     assert result.duration >= 0
+
+
+def test_no_token_or_body_is_left_in_the_shared_request_template(
+    mocked: responses.RequestsMock,
+) -> None:
+    mocked.post(ENDPOINT, json={"message": "ok"})
+    resend_reset_email("ada@example.com")
+    resend_reset_email("grace@example.com")
+
+    template = _request_template(ENDPOINT)
+    assert "Authorization" not in template.headers
+    assert template.body is None
+    assert [json.loads(call.request.body)["email"] for call in mocked.calls] == [
+        "ada@example.com",
+        "grace@example.com",
+    ]
 
 
 def test_address_is_normalised_before_sending(mocked: responses.RequestsMock) -> None:

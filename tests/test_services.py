@@ -79,6 +79,18 @@ def test_request_on_the_wire_matches_the_vendor_example(mocked: responses.Reques
     assert result.duration >= 0
 
 
+@pytest.mark.parametrize(
+    "api_url", ["api.betatel.com", "https://", "https://api betatel.com", "ftp://api.betatel.com"]
+)
+def test_a_malformed_api_url_is_a_configuration_error(
+    mocked: responses.RequestsMock, settings: Any, api_url: str
+) -> None:
+    settings.BETATEL_RESET = {**settings.BETATEL_RESET, "API_URL": api_url}
+    with pytest.raises(ConfigurationError, match=r"BETATEL_RESET\['API_URL'\] is not a valid URL"):
+        resend_reset_email("ada@example.com")
+    assert not mocked.calls
+
+
 def test_no_token_or_body_is_left_in_the_shared_request_template(
     mocked: responses.RequestsMock,
 ) -> None:

@@ -160,6 +160,18 @@ class HttpBackend(BaseBackend):
                 "BETATEL_RESET['TOKEN'], or what the TOKEN_PROVIDER returns."
             )
         url = app_settings.ENDPOINT_URL
+        try:
+            _request_template(url)
+            get_session().get_adapter(url)
+        except (
+            requests.exceptions.InvalidURL,
+            requests.exceptions.InvalidSchema,
+            requests.exceptions.MissingSchema,
+        ):
+            raise ConfigurationError(
+                f"BETATEL_RESET['API_URL'] is not a valid URL: {app_settings.API_URL!r} "
+                "(expected something like 'https://api.betatel.com')."
+            ) from None
         body = json.dumps({"email": email}).encode()
         headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
         deadline = time.monotonic() + app_settings.DEADLINE
@@ -197,10 +209,10 @@ class HttpBackend(BaseBackend):
         timeout = (connect * scale, read * scale)
         failure: str | None = None
         retry_connect = False
-        request = _request_template(url).copy()
-        request.headers.update(headers)
-        request.prepare_body(body, None)
         try:
+            request = _request_template(url).copy()
+            request.headers.update(headers)
+            request.prepare_body(body, None)
             # No redirects followed, no environment proxies: neither is looked at here.
             response = (
                 get_session()

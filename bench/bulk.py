@@ -19,19 +19,27 @@ Reported per run: wall time of the send (measured in the child, without
 Django's start-up), the ideal ``N x RTT / concurrency`` and their ratio, and the
 child's peak RSS (``ru_maxrss`` from ``os.wait4``); memory should not grow from
 1,000 to 10,000 addresses.
+
+Each round of the smallest size also times the **harness floor** at each
+concurrency: the same N requests from raw keep-alive ``http.client``
+connections, one process each, no Django: what the fake server and the
+simulated link cost by themselves on this machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from bench.harness import (
     PYTHON,
@@ -93,6 +101,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.slow_api_ms:
         plans.append(([min(plans[0][0])], args.rtt_ms, args.slow_api_ms, args.rounds_large))
     runs: list[dict[str, Any]] = []
+    floors: list[dict[str, Any]] = []
     with (
         scratch_database(database) as env,
         tempfile.TemporaryDirectory(prefix="betatel-bench-") as tmp,
@@ -125,7 +134,63 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                     concurrency=concurrency[path],
                                 )
                             )
-    return {"database": database, "rtt_ms": args.rtt_ms, "runs": runs}
+                        if n == min(sizes):
+                            for level in sorted(set(concurrency.values())):
+                                floors.append(
+                                    {
+                                        "n": n,
+                                        "per_request_ms": rtt_ms + latency_ms,
+                                        "concurrency": level,
+                                        "wall_seconds": floor_run(upstream, n, level),
+                                    }
+                                )
+    return {"database": database, "rtt_ms": args.rtt_ms, "runs": runs, "floors": floors}
+
+
+def _floor_worker(
+    url: str, ca_bundle: str, count: int, start: Any, results: Any
+) -> None:  # pragma: no cover - runs in a child process
+    from bench.client import FloorClient
+
+    parts = urlsplit(url)
+    client = FloorClient(parts.hostname or "127.0.0.1", parts.port or 443, ca_bundle)
+    client()  # connected and warm before the clock starts
+    results.put("ready")
+    start.wait()
+    started = time.perf_counter()
+    for _ in range(count):
+        client()
+    results.put(time.perf_counter() - started)
+    client.close()
+
+
+def floor_run(upstream: Upstream, n: int, concurrency: int) -> float:
+    """Seconds for ``n`` requests, ``concurrency`` at a time, from raw keep-alive
+    clients in processes of their own: the harness's own floor."""
+    context = multiprocessing.get_context("spawn")
+    start, results = context.Event(), context.Queue()
+    counts = [n // concurrency + (1 if i < n % concurrency else 0) for i in range(concurrency)]
+    workers = [
+        context.Process(
+            target=_floor_worker, args=(upstream.url, upstream.ca_bundle, count, start, results)
+        )
+        for count in counts
+    ]
+    try:
+        for worker in workers:
+            worker.start()
+        for _ in workers:  # every client connected and warm
+            if results.get(timeout=60) != "ready":
+                raise RuntimeError("a floor client answered out of turn")
+        start.set()
+        walls = [float(results.get(timeout=60 + 10 * n * upstream.rtt)) for _ in workers]
+    finally:
+        for worker in workers:
+            worker.join(timeout=10)
+            if worker.is_alive():
+                worker.terminate()  # a child of ours, by its own handle
+    print(f"  floor   N={n:<6d} concurrency {concurrency}: {max(walls):.2f} s", flush=True)
+    return max(walls)
 
 
 def _one_run(
@@ -209,6 +274,7 @@ def build_result(args: argparse.Namespace, argv: list[str], data: dict[str, Any]
         for path in args.paths.split(","):
             mine = [r for r in runs if r["path"] == path and r["per_request_ms"] == per_request_ms]
             result.rows.extend(_rows_for(path, per_request_ms, mine))
+            result.rows.extend(_floor_rows(path, per_request_ms, mine, data.get("floors", [])))
     bad = [r for r in runs if r["error"] or r["outcomes"].get("sent", 0) != r["n"]]
     if bad:
         result.notes.append(f"runs where not every address was sent: {bad}")
@@ -261,6 +327,37 @@ def _rows_for(path: str, per_request_ms: float, runs: list[dict[str, Any]]) -> l
             )
         )
     return rows
+
+
+def _floor_rows(
+    path: str, per_request_ms: float, runs: list[dict[str, Any]], floors: list[dict[str, Any]]
+) -> list[Row]:
+    if not runs:
+        return []
+    n, concurrency = min(r["n"] for r in runs), runs[0]["concurrency"]
+    walls = [
+        f["wall_seconds"]
+        for f in floors
+        if (f["n"], f["concurrency"], f["per_request_ms"]) == (n, concurrency, per_request_ms)
+    ]
+    if not walls:
+        return []
+    floor = median(walls)
+    wall = median([r["wall_seconds"] for r in runs if r["n"] == n])
+    ideal = runs[0]["ideal_seconds"] * n / runs[0]["n"]
+    return [
+        Row(
+            benchmark=f"3. Bulk via {path}, {per_request_ms:.0f} ms per request: wall time vs "
+            "the harness floor (raw keep-alive clients, same concurrency)",
+            n=f"{n} ({len(walls)} run{'s' if len(walls) > 1 else ''}), concurrency {concurrency}",
+            ours=f"{wall:.2f} s",
+            alternative=f"floor {floor:.2f} s ({floor / ideal:.2f}x the ideal)",
+            ratio=wall / floor,
+            ratio_label="wall ÷ floor",
+            target="-",
+            met=None,
+        )
+    ]
 
 
 def main(argv: list[str] | None = None) -> Result:

@@ -178,6 +178,7 @@ def component_us(site: InProcessSite, number: int, repeat: int) -> dict[str, flo
     from betatel_reset import circuit, services
     from betatel_reset.choices import Outcome, Source
     from betatel_reset.forms import ResendForm
+    from betatel_reset.models import ResendAttempt
     from betatel_reset.ratelimit import check_rate_limits
 
     email = site.email
@@ -194,8 +195,13 @@ def component_us(site: InProcessSite, number: int, repeat: int) -> dict[str, flo
         "resend_reset_email() (locmem backend)": lambda: services.resend_reset_email(
             email, request=request
         ),
-        "  audit row: ResendAttempt.objects.create": lambda: services._record(
+        "  audit row: ResendAttempt.objects.record": lambda: services._record(
             email, Source.WEB, None, Outcome.SENT, result, 0.001
+        ),
+        "  (the same row through ResendAttempt.objects.create)": lambda: (
+            ResendAttempt.objects.create(
+                email=email, source=Source.WEB, outcome=Outcome.SENT, duration_ms=1
+            )
         ),
         "  rate limits: check_rate_limits (IP + address)": lambda: check_rate_limits(
             email, request

@@ -111,3 +111,10 @@ def test_results_render_as_the_benchmarks_page(
     table = [line for line in page.splitlines() if line.startswith("| ")]
     assert len(table) >= rows + 1
     assert "## Results" in page
+
+
+def test_the_server_probe_writes_audit_rows_as_the_app_does() -> None:
+    from bench.server import AUDIT_ASYNC_COMMIT
+    from betatel_reset.models import ASYNC_COMMIT
+
+    assert AUDIT_ASYNC_COMMIT == ASYNC_COMMIT

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import functools
+import logging
 from typing import Any
 
 from django.conf import settings
-from django.db import connections, models, router
+from django.db import ProgrammingError, connections, models, router
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -14,6 +15,12 @@ from .conf import app_settings
 #: Prefixed to the INSERT on PostgreSQL: that one implicit transaction commits
 #: without waiting for the write-ahead log to reach the disk.
 ASYNC_COMMIT = "SET LOCAL synchronous_commit TO OFF; "
+
+logger = logging.getLogger(__name__)
+
+#: Database aliases that refused ``ASYNC_COMMIT`` (not PostgreSQL after all, or
+#: binding parameters server-side): written to without it from then on.
+_refused_async: set[str] = set()
 
 
 class ResendAttemptManager(models.Manager["ResendAttempt"]):
@@ -29,13 +36,15 @@ class ResendAttemptManager(models.Manager["ResendAttempt"]):
 
         On PostgreSQL, in autocommit mode, the row is committed asynchronously
         unless ``AUDIT_ASYNC_COMMIT`` is off: the commit does not wait for the
-        disk, so a crash of the database server (not of the site) can lose the
-        last fraction of a second of rows, never corrupt them. Inside a
-        transaction of the site's own (``ATOMIC_REQUESTS``, ``atomic()``) the
-        row is part of it and commits as it does.
+        disk (nor for synchronous standbys), so a crash of the database server
+        can lose the last moments of rows (up to three ``wal_writer_delay``,
+        600 ms by default), never corrupt them. Inside a transaction open on
+        the same database (``ATOMIC_REQUESTS``, ``atomic()``) the row is part
+        of it and commits as it does.
         """
-        connection = connections[router.db_for_write(self.model)]
-        fields, sql = self._insert_statement(connection.alias, connection.vendor)
+        alias = self._db or router.db_for_write(self.model)
+        connection = connections[alias]
+        fields, sql = _insert_statement(self.model, alias, connection.vendor)
         unknown = set(values) - {field.attname for field in fields}
         if unknown:
             raise TypeError(f"Unknown audit fields: {', '.join(sorted(unknown))}")
@@ -46,36 +55,65 @@ class ResendAttemptManager(models.Manager["ResendAttempt"]):
             )
             for field in fields
         ]
-        if _can_commit_async(connection):
-            sql = ASYNC_COMMIT + sql
         with connection.cursor() as cursor:
+            if _can_commit_async(connection):
+                try:
+                    cursor.execute(ASYNC_COMMIT + sql, params)
+                    return
+                except ProgrammingError:
+                    # Nothing was written: the statement was refused as a whole.
+                    _refused_async.add(alias)
+                    logger.warning(
+                        "Database %r refused the asynchronous commit of audit rows; "
+                        "writing them synchronously from now on.",
+                        alias,
+                    )
             cursor.execute(sql, params)
 
-    @functools.cache  # noqa: B019 - one entry per database alias, for the process's life
-    def _insert_statement(self, alias: str, vendor: str) -> tuple[list[Any], str]:
-        """The columns written and the ``INSERT`` for them on database ``alias``."""
-        meta = self.model._meta
-        fields = [field for field in meta.concrete_fields if field is not meta.auto_field]
-        quote = connections[alias].ops.quote_name
-        # Only the model's own table and column names, quoted; values are parameters.
-        sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608
-            quote(meta.db_table),
-            ", ".join(quote(str(field.column)) for field in fields),
-            ", ".join(["%s"] * len(fields)),
-        )
-        return fields, sql
+
+@functools.cache
+def _insert_statement(
+    model: type[models.Model], alias: str, vendor: str
+) -> tuple[tuple[Any, ...], str]:
+    """The columns written and the ``INSERT`` for them on database ``alias``."""
+    meta = model._meta
+    fields = tuple(field for field in meta.concrete_fields if field is not meta.auto_field)
+    quote = connections[alias].ops.quote_name
+    # Only the model's own table and column names, quoted; values are parameters.
+    sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608
+        quote(meta.db_table),
+        ", ".join(quote(str(field.column)) for field in fields),
+        ", ".join(["%s"] * len(fields)),
+    )
+    return fields, sql
 
 
 def _can_commit_async(connection: Any) -> bool:
-    """PostgreSQL, autocommit, and parameters bound client-side (Django's
-    default: a server-side-bound statement cannot carry two commands)."""
+    """PostgreSQL, autocommit, and parameters bound client-side (a statement
+    bound server-side cannot carry two commands)."""
     return (
         app_settings.AUDIT_ASYNC_COMMIT
         and connection.vendor == "postgresql"
+        and connection.alias not in _refused_async
         and connection.get_autocommit()
         and not connection.in_atomic_block
-        and not connection.settings_dict.get("OPTIONS", {}).get("server_side_binding")
+        and _binds_client_side(connection)
     )
+
+
+def _binds_client_side(connection: Any) -> bool:
+    """psycopg 2 always does; psycopg 3 with Django's default cursor
+    (``ClientCursor``), not with ``server_side_binding`` or a cursor of the
+    site's own."""
+    try:
+        import psycopg
+    except ImportError:
+        return True
+    connection.ensure_connection()
+    factory = getattr(connection.connection, "cursor_factory", None)
+    if not isinstance(connection.connection, psycopg.Connection):
+        return True
+    return isinstance(factory, type) and issubclass(factory, psycopg.ClientCursor)
 
 
 class ResendAttempt(models.Model):

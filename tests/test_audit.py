@@ -152,11 +152,13 @@ def test_record_refuses_unknown_fields() -> None:
     assert not ResendAttempt.objects.exists()
 
 
+@pytest.mark.django_db(transaction=True)
 def test_async_commit_is_for_postgresql_only(locmem_backend: None) -> None:
     with CaptureQueriesContext(connection) as queries:
         resend_reset_email("ada@example.com")
     [insert] = [q["sql"] for q in queries.captured_queries if "INSERT" in q["sql"]]
     assert not insert.startswith(ASYNC_COMMIT)
+    assert ResendAttempt.objects.get().email == "ada@example.com"
 
 
 def test_a_failed_audit_write_is_logged_and_the_send_stands(

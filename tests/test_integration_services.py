@@ -66,24 +66,37 @@ def test_concurrent_processes_admit_exactly_the_limit(tmp_path: Path) -> None:
 
 
 ASYNC_COMMIT_PROBE = """
+from unittest import mock
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext, override_settings
+from betatel_reset import models
 from betatel_reset.models import ASYNC_COMMIT, ResendAttempt as A
 
 def write(email):
     with CaptureQueriesContext(connection) as queries:
         A.objects.record(email=email, source="web", outcome="sent")
-    [sql] = [q["sql"] for q in queries.captured_queries]
+    statements = [q["sql"] for q in queries.captured_queries]
     with connection.cursor() as cursor:
         cursor.execute("SHOW synchronous_commit")
         after = cursor.fetchone()[0]
-    return {"async": sql.startswith(ASYNC_COMMIT), "after": after}
+    return {"async": [sql.startswith(ASYNC_COMMIT) for sql in statements], "after": after}
 
-seen = {"autocommit": write("a@example.com")}
+with connection.cursor() as cursor:
+    cursor.execute(ASYNC_COMMIT + "SELECT current_setting('synchronous_commit')")
+    cursor.nextset()  # past the SET's own result
+    seen = {"in_effect": cursor.fetchone()[0]}
+seen["autocommit"] = write("a@example.com")
 with transaction.atomic():
     seen["atomic"] = write("b@example.com")
 with override_settings(BETATEL_RESET={"AUDIT_ASYNC_COMMIT": False}):
     seen["off"] = write("c@example.com")
+
+connection.close()
+connection.settings_dict["OPTIONS"]["server_side_binding"] = True
+seen["server_side"] = write("d@example.com")
+with mock.patch.object(models, "_binds_client_side", return_value=True):
+    seen["refused"] = write("e@example.com")
+    seen["after_refusal"] = write("f@example.com")
 seen["rows"] = sorted(A.objects.values_list("email", flat=True))
 print(json.dumps(seen))
 """
@@ -91,12 +104,19 @@ print(json.dumps(seen))
 
 def test_audit_rows_commit_asynchronously_only_on_their_own() -> None:
     """On PostgreSQL an audit row written in autocommit mode does not wait for
-    the disk; the setting stays local to that statement, and a transaction of
-    the site's own keeps its durability."""
+    the disk; the setting stays local to that statement, a transaction of the
+    site's own keeps its durability, and a connection that binds parameters
+    server-side (which cannot run two commands at once) loses no row."""
     require_services()
     with scratch_database() as env:
         seen = in_django(ASYNC_COMMIT_PROBE, env)
-    assert seen["autocommit"] == {"async": True, "after": "on"}
-    assert seen["atomic"] == {"async": False, "after": "on"}
-    assert seen["off"] == {"async": False, "after": "on"}
-    assert seen["rows"] == ["a@example.com", "b@example.com", "c@example.com"]
+    assert seen["in_effect"] == "off"
+    assert seen["autocommit"] == {"async": [True], "after": "on"}
+    assert seen["atomic"] == {"async": [False], "after": "on"}
+    assert seen["off"] == {"async": [False], "after": "on"}
+    assert seen["server_side"] == {"async": [False], "after": "on"}
+    # Told it could, it tries once, is refused, writes the row plainly, and
+    # does not try again on that database.
+    assert seen["refused"]["async"] == [True, False]
+    assert seen["after_refusal"]["async"] == [False]
+    assert seen["rows"] == [f"{c}@example.com" for c in "abcdef"]

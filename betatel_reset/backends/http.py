@@ -161,8 +161,7 @@ class HttpBackend(BaseBackend):
             )
         url = app_settings.ENDPOINT_URL
         try:
-            _request_template(url)
-            get_session().get_adapter(url)
+            get_session().get_adapter(str(_request_template(url).url))
         except (
             requests.exceptions.InvalidURL,
             requests.exceptions.InvalidSchema,
@@ -216,7 +215,7 @@ class HttpBackend(BaseBackend):
             # No redirects followed, no environment proxies: neither is looked at here.
             response = (
                 get_session()
-                .get_adapter(url)
+                .get_adapter(str(request.url))
                 .send(
                     request,
                     stream=True,

@@ -49,7 +49,6 @@ from bench.harness import (
     command_line,
     median,
     pick_database,
-    run_json,
     scratch_database,
     stop_process,
 )
@@ -240,17 +239,14 @@ def _one_run(
 
 def _default_concurrency(env: dict[str, str]) -> dict[str, Any]:
     """INLINE_CONCURRENCY (the command's default) and TASK_CONCURRENCY, as configured."""
-    return run_json(
-        [
-            PYTHON,
-            "-c",
-            "import django, json; django.setup();"
-            "from betatel_reset.conf import app_settings as s;"
-            "print(json.dumps({'command': s.INLINE_CONCURRENCY, 'task': s.TASK_CONCURRENCY}))",
-        ],
-        env=env,
-        timeout=60,
+    from tests.services import in_django
+
+    result: dict[str, Any] = in_django(
+        "from betatel_reset.conf import app_settings as s\n"
+        "print(json.dumps({'command': s.INLINE_CONCURRENCY, 'task': s.TASK_CONCURRENCY}))",
+        env,
     )
+    return result
 
 
 def build_result(args: argparse.Namespace, argv: list[str], data: dict[str, Any]) -> Result:

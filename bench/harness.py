@@ -295,17 +295,3 @@ def pick_database(requested: str) -> str:
     if requested != "auto":
         return requested
     return "postgres" if postgres_reachable() else "sqlite"
-
-
-def run_json(argv: list[str], *, env: dict[str, str], timeout: float) -> dict[str, Any]:
-    """Run a child that prints one JSON object as its last stdout line."""
-    done = subprocess.run(
-        argv, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
-    )
-    if done.returncode != 0:
-        raise RuntimeError(
-            f"{' '.join(argv)} failed ({done.returncode}):\n{done.stdout[-2000:]}"
-            f"\n{done.stderr[-4000:]}"
-        )
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result

@@ -51,7 +51,6 @@ from bench.harness import (
     median,
     percentile,
     pick_database,
-    run_json,
     scratch_database,
 )
 
@@ -382,19 +381,16 @@ def run_config(
 
 def _count_rows(env: dict[str, str]) -> dict[str, Any]:
     """Audit rows written, and sessions created (the POST should create none)."""
-    return run_json(
-        [
-            PYTHON,
-            "-c",
-            "import django, json; django.setup();"
-            "from django.contrib.sessions.models import Session;"
-            "from betatel_reset.models import ResendAttempt;"
-            "print(json.dumps({'audit_rows': ResendAttempt.objects.count(),"
-            " 'sessions': Session.objects.count()}))",
-        ],
-        env=env,
-        timeout=60,
+    from tests.services import in_django
+
+    result: dict[str, Any] = in_django(
+        "from django.contrib.sessions.models import Session\n"
+        "from betatel_reset.models import ResendAttempt\n"
+        "print(json.dumps({'audit_rows': ResendAttempt.objects.count(),"
+        " 'sessions': Session.objects.count()}))",
+        env,
     )
+    return result
 
 
 def build_result(args: argparse.Namespace, argv: list[str], data: dict[str, Any]) -> Result:

@@ -44,8 +44,8 @@ class ResendAttemptManager(models.Manager["ResendAttempt"]):
         """
         alias = self._db or router.db_for_write(self.model)
         connection = connections[alias]
-        fields, sql = _insert_statement(self.model, alias, connection.vendor)
-        unknown = set(values) - {field.attname for field in fields}
+        fields, names, sql = _insert_statement(self.model, alias, connection.vendor)
+        unknown = values.keys() - names
         if unknown:
             raise TypeError(f"Unknown audit fields: {', '.join(sorted(unknown))}")
         params = [
@@ -74,8 +74,9 @@ class ResendAttemptManager(models.Manager["ResendAttempt"]):
 @functools.cache
 def _insert_statement(
     model: type[models.Model], alias: str, vendor: str
-) -> tuple[tuple[Any, ...], str]:
-    """The columns written and the ``INSERT`` for them on database ``alias``."""
+) -> tuple[tuple[Any, ...], frozenset[str], str]:
+    """The fields written, their attribute names, and the ``INSERT`` for them on
+    database ``alias``."""
     meta = model._meta
     fields = tuple(field for field in meta.concrete_fields if field is not meta.auto_field)
     quote = connections[alias].ops.quote_name
@@ -85,7 +86,7 @@ def _insert_statement(
         ", ".join(quote(str(field.column)) for field in fields),
         ", ".join(["%s"] * len(fields)),
     )
-    return fields, sql
+    return fields, frozenset(field.attname for field in fields), sql
 
 
 def _can_commit_async(connection: Any) -> bool:

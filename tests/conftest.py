@@ -38,6 +38,39 @@ def locmem_backend(settings: Any) -> None:
     settings.BETATEL_RESET = {**settings.BETATEL_RESET, "BACKEND": "locmem"}
 
 
+def grant(user: Any, *perms: str) -> Any:
+    """Give ``user`` the permissions named ``"app_label.codename"``; returns the user."""
+    from django.contrib.auth.models import Permission
+
+    for perm in perms:
+        app_label, codename = perm.split(".")
+        user.user_permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        )
+    return user
+
+
+def expect_resends(
+    mocked: responses_lib.RequestsMock, *, sent: str | None = None, unknown: str | None = None
+) -> None:
+    """Betatel accepts a resend to ``sent`` and answers 404 for ``unknown``."""
+    from responses import matchers
+
+    if sent is not None:
+        mocked.post(
+            ENDPOINT,
+            json={"message": "Reset password email sent successfully"},
+            match=[matchers.json_params_matcher({"email": sent})],
+        )
+    if unknown is not None:
+        mocked.post(
+            ENDPOINT,
+            status=404,
+            json={"message": "User not found"},
+            match=[matchers.json_params_matcher({"email": unknown})],
+        )
+
+
 def make_jwt(**claims: Any) -> str:
     """An unsigned, obviously fake JWT carrying ``claims``."""
     import base64

@@ -13,7 +13,6 @@ import responses
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
-from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 from django.core.checks import run_checks
 from django.core.signals import request_started
@@ -37,7 +36,7 @@ from betatel_reset.exceptions import RateLimitExceeded
 from betatel_reset.models import ResendAttempt
 from betatel_reset.services import resend_reset_email
 
-from .conftest import ENDPOINT, TOKEN
+from .conftest import TOKEN, expect_resends, grant
 from .services import run_scenarios
 
 pytestmark = pytest.mark.django_db
@@ -52,12 +51,7 @@ SEND_PERM = "betatel_reset.send_reset_email"
 
 def make_staff(username: str, *perms: str) -> Any:
     user = User.objects.create_user(username, f"{username}@staff.example", "pw", is_staff=True)
-    for perm in perms:
-        app_label, codename = perm.split(".")
-        user.user_permissions.add(
-            Permission.objects.get(content_type__app_label=app_label, codename=codename)
-        )
-    return user
+    return grant(user, *perms)
 
 
 @pytest.fixture
@@ -188,17 +182,7 @@ def test_skips_repeated_and_invalid_addresses(boss_client: Client) -> None:
 def test_post_yes_sends_and_summarises(
     boss_client: Client, boss: Any, users: dict[str, Any], mocked: responses.RequestsMock
 ) -> None:
-    mocked.post(
-        ENDPOINT,
-        json={"message": "Reset password email sent successfully"},
-        match=[responses.matchers.json_params_matcher({"email": "ada@example.com"})],
-    )
-    mocked.post(
-        ENDPOINT,
-        status=404,
-        json={"message": "User not found"},
-        match=[responses.matchers.json_params_matcher({"email": "grace@example.com"})],
-    )
+    expect_resends(mocked, sent="ada@example.com", unknown="grace@example.com")
     before = timezone.now().replace(microsecond=0)
 
     response = run_action(boss_client, ACTION, pks(*users.values()), post="yes")

@@ -12,6 +12,7 @@ import responses
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection
+from django.db.utils import ConnectionDoesNotExist
 from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -144,6 +145,11 @@ def test_record_takes_the_actor_by_id() -> None:
         email="ada@example.com", source=Source.ADMIN, outcome=Outcome.SENT, actor_id=admin.pk
     )
     assert only_row().actor == admin
+
+
+def test_record_writes_to_the_database_it_is_given() -> None:
+    with pytest.raises(ConnectionDoesNotExist):
+        ResendAttempt.objects.db_manager("elsewhere").record(email="ada@example.com")
 
 
 def test_record_refuses_unknown_fields() -> None:

@@ -18,7 +18,7 @@ from betatel_reset.backends import locmem
 from betatel_reset.choices import Outcome, Source
 from betatel_reset.models import ResendAttempt
 
-from .conftest import ENDPOINT, TOKEN
+from .conftest import TOKEN, expect_resends
 from .services import ROOT
 
 pytestmark = pytest.mark.django_db
@@ -110,17 +110,7 @@ def test_dry_run_with_an_invalid_address_fails() -> None:
 
 def test_a_failed_send_fails_the_run(mocked: responses.RequestsMock, settings: Any) -> None:
     settings.BETATEL_RESET = {**settings.BETATEL_RESET, "MAX_RETRIES": 0}
-    mocked.post(
-        ENDPOINT,
-        json={"message": "Reset password email sent successfully"},
-        match=[responses.matchers.json_params_matcher({"email": "ada@example.com"})],
-    )
-    mocked.post(
-        ENDPOINT,
-        status=404,
-        json={"message": "User not found"},
-        match=[responses.matchers.json_params_matcher({"email": "ghost@example.com"})],
-    )
+    expect_resends(mocked, sent="ada@example.com", unknown="ghost@example.com")
     out, err = StringIO(), StringIO()
 
     with pytest.raises(CommandError, match="1 send") as raised:

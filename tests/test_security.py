@@ -23,7 +23,6 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -35,7 +34,7 @@ from betatel_reset.choices import Outcome
 from betatel_reset.models import ResendAttempt
 from betatel_reset.services import resend_reset_email
 from betatel_reset.testing import Behaviour, FakeBetatelServer, unused_port_url
-from tests.conftest import ENDPOINT
+from tests.conftest import ENDPOINT, grant
 from tests.fake_betatel_fixtures import FAKE_BETATEL_TOKEN
 
 pytestmark = pytest.mark.django_db
@@ -236,12 +235,7 @@ USERS = "/admin/auth/user/"
 
 def make_user(username: str, *perms: str, is_staff: bool = True) -> Any:
     user = User.objects.create_user(username, f"{username}@example.com", "pw", is_staff=is_staff)
-    for perm in perms:
-        app_label, codename = perm.split(".")
-        user.user_permissions.add(
-            Permission.objects.get(content_type__app_label=app_label, codename=codename)
-        )
-    return user
+    return grant(user, *perms)
 
 
 @pytest.fixture

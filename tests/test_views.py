@@ -20,7 +20,7 @@ from betatel_reset.backends import locmem
 from betatel_reset.models import ResendAttempt
 from betatel_reset.views import PREFILL_SESSION_KEY
 
-from .conftest import ENDPOINT
+from .conftest import ENDPOINT, expect_resends
 
 pytestmark = pytest.mark.django_db
 
@@ -107,17 +107,7 @@ def test_upstream_is_called_and_its_text_never_shown(
 def test_unknown_account_looks_exactly_like_a_send(
     client: Client, mocked: responses.RequestsMock
 ) -> None:
-    mocked.post(
-        ENDPOINT,
-        json={"message": "Reset password email sent successfully"},
-        match=[responses.matchers.json_params_matcher({"email": "known@example.com"})],
-    )
-    mocked.post(
-        ENDPOINT,
-        status=404,
-        json={"message": "User not found"},
-        match=[responses.matchers.json_params_matcher({"email": "nobody@example.com"})],
-    )
+    expect_resends(mocked, sent="known@example.com", unknown="nobody@example.com")
 
     known = client.post(RESEND, {"email": "known@example.com"})
     known_page = client.get(RESEND)

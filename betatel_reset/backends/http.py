@@ -14,7 +14,7 @@ from typing import Any
 
 import requests
 from django.views.decorators.debug import sensitive_variables
-from requests.adapters import HTTPAdapter
+from requests.adapters import BaseAdapter, HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 from urllib3.util.retry import Retry
 
@@ -149,7 +149,7 @@ class HttpBackend(BaseBackend):
     ``Retry-After``. All attempts fit in ``DEADLINE`` seconds.
     """
 
-    @sensitive_variables("token", "headers")
+    @sensitive_variables("token", "request")
     def send(self, email: str, *, token: str | None) -> UpstreamResponse:
         if token is not None and not _TOKEN_RE.fullmatch(token):
             # Else requests fails on the header (as if Betatel were down) or
@@ -159,9 +159,9 @@ class HttpBackend(BaseBackend):
                 "(white space, a line break or a non-ASCII character): check "
                 "BETATEL_RESET['TOKEN'], or what the TOKEN_PROVIDER returns."
             )
-        url = app_settings.ENDPOINT_URL
         try:
-            get_session().get_adapter(str(_request_template(url).url))
+            request = _request_template(app_settings.ENDPOINT_URL).copy()
+            adapter = get_session().get_adapter(str(request.url))
         except (
             requests.exceptions.InvalidURL,
             requests.exceptions.InvalidSchema,
@@ -171,12 +171,13 @@ class HttpBackend(BaseBackend):
                 f"BETATEL_RESET['API_URL'] is not a valid URL: {app_settings.API_URL!r} "
                 "(expected something like 'https://api.betatel.com')."
             ) from None
-        body = json.dumps({"email": email}).encode()
-        headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+        if token is not None:
+            request.headers["Authorization"] = f"Bearer {token}"
+        request.prepare_body(json.dumps({"email": email}).encode(), None)
         deadline = time.monotonic() + app_settings.DEADLINE
         retries_left = app_settings.MAX_RETRIES
         while True:
-            result = self._attempt(url, body, headers, deadline, token)
+            result = self._attempt(adapter, request, deadline, token)
             if isinstance(result, UpstreamResponse):
                 return result
             wait = result.wait
@@ -191,7 +192,11 @@ class HttpBackend(BaseBackend):
     # Django's error reports.
     @sensitive_variables()
     def _attempt(
-        self, url: str, body: bytes, headers: dict[str, str], deadline: float, token: str | None
+        self,
+        adapter: BaseAdapter,
+        request: requests.PreparedRequest,
+        deadline: float,
+        token: str | None,
     ) -> UpstreamResponse | _Failed:
         """One POST: Betatel's answer on success, else the error and whether a
         retry is allowed.
@@ -209,21 +214,14 @@ class HttpBackend(BaseBackend):
         failure: str | None = None
         retry_connect = False
         try:
-            request = _request_template(url).copy()
-            request.headers.update(headers)
-            request.prepare_body(body, None)
             # No redirects followed, no environment proxies: neither is looked at here.
-            response = (
-                get_session()
-                .get_adapter(str(request.url))
-                .send(
-                    request,
-                    stream=True,
-                    timeout=timeout,
-                    verify=app_settings.CA_BUNDLE or True,
-                    cert=None,
-                    proxies={},
-                )
+            response = adapter.send(
+                request,
+                stream=True,
+                timeout=timeout,
+                verify=app_settings.CA_BUNDLE or True,
+                cert=None,
+                proxies={},
             )
             try:
                 content, too_large = self._read_capped(response)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import pytest
 from django.contrib import admin
-from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 from django.core.checks import run_checks
 from django.test import Client
@@ -19,6 +18,7 @@ from betatel_reset.admin import resend_reset_email_action
 from betatel_reset.backends import locmem
 from betatel_reset.choices import Source
 from betatel_reset.models import ResendAttempt
+from tests.conftest import grant
 from tests.custom_user.admin import MemberAdmin, make_staff
 from tests.custom_user.models import Member
 
@@ -29,12 +29,7 @@ ACTION = "resend_reset_email_action"
 
 def staff(handle: str, *perms: str) -> Member:
     member = Member.objects.create_user(handle, f"{handle}@staff.example", "pw", is_staff=True)
-    for perm in perms:
-        app_label, codename = perm.split(".")
-        member.user_permissions.add(
-            Permission.objects.get(content_type__app_label=app_label, codename=codename)
-        )
-    return member
+    return grant(member, *perms)
 
 
 @pytest.fixture

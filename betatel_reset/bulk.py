@@ -21,10 +21,11 @@ from typing import Any, TypeVar
 
 from django.db import connections, router
 
+from .addresses import mask_email
 from .choices import Outcome, Source
 from .exceptions import BetatelResetError, CircuitOpen, UpstreamRateLimited
 from .models import ResendAttempt
-from .services import mask_email, resend_reset_email
+from .services import resend_reset_email
 
 logger = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from .addresses import MAX_EMAIL_LENGTH, clean_address
 from .exceptions import InvalidAddress
-from .services import MAX_EMAIL_LENGTH, clean_address
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 class ResendForm(forms.Form):
     """One email address, normalised and checked by
-    :func:`betatel_reset.services.clean_address`, the same rules the service
+    :func:`betatel_reset.addresses.clean_address`, the same rules the service
     applies, so they live in one place.
 
     Every message a user can see is in :attr:`error_messages`; a subclass (or a

@@ -23,6 +23,7 @@ from django.core.cache import caches
 from django.http import HttpRequest
 from django.utils.crypto import salted_hmac
 
+from .addresses import mailbox_key
 from .conf import app_settings
 from .exceptions import ConfigurationError, RateLimitExceeded
 
@@ -66,12 +67,6 @@ def _rate_setting(name: str, value: str | None) -> Rate | None:
         return parse_rate(value)
     except ValueError as exc:
         raise ConfigurationError(f"BETATEL_RESET['{name}']: {exc}") from None
-
-
-def mailbox_key(address: str) -> str:
-    """One key per mailbox, however its letters are cased: one rate-limit
-    counter, and one send when a selection names it twice."""
-    return address.strip().casefold()
 
 
 def client_ip(request: HttpRequest) -> str:

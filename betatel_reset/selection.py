@@ -9,9 +9,8 @@ from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Model, QuerySet
 from django.utils.translation import gettext_lazy as _
 
+from .addresses import clean_address, mailbox_key
 from .exceptions import InvalidAddress
-from .ratelimit import mailbox_key
-from .services import clean_address
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise

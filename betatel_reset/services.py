@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import logging
 import time
-import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import DatabaseError
 from django.http import HttpRequest
 from django.views.decorators.debug import sensitive_variables
 
 from . import circuit
+from .addresses import clean_address, mask_email
 from .backends import UpstreamResponse, get_backend
 from .choices import Outcome, Source
 from .exceptions import (
@@ -27,7 +25,6 @@ from .exceptions import (
     BetatelResetError,
     CircuitOpen,
     ConfigurationError,
-    InvalidAddress,
     RateLimitExceeded,
     UpstreamUnavailable,
 )
@@ -37,9 +34,6 @@ from .signals import resend_failed, resend_requested, resend_sent
 from .tokens import can_refresh, get_token, jwt_expiry
 
 logger = logging.getLogger(__name__)
-
-#: RFC 5321 caps a forward path at 256 octets, so an address at 254.
-MAX_EMAIL_LENGTH = 254
 
 
 @dataclass(frozen=True)
@@ -54,38 +48,6 @@ class ResendResult:
     message: str
     #: Seconds spent, retries included.
     duration: float
-
-
-def clean_address(value: str) -> str:
-    """The address normalised as sites store it, or :class:`InvalidAddress`.
-
-    Surrounding white space is dropped and the domain lower-cased (as Django's
-    ``BaseUserManager.normalize_email`` does); control characters, which could
-    forge log lines or headers, are refused rather than stripped. The checks
-    apply to the normalised address, so the result passes them again unchanged
-    (lower-casing can lengthen a domain: ``"İ".lower()`` is two characters).
-    """
-    if not isinstance(value, str):
-        raise InvalidAddress("The address must be a string.")
-    local, at, domain = value.strip().rpartition("@")
-    address = f"{local}{at}{domain.lower()}"
-    if not address or len(address) > MAX_EMAIL_LENGTH:
-        raise InvalidAddress()
-    if any(unicodedata.category(ch)[0] == "C" for ch in address):
-        raise InvalidAddress("The address contains control characters.")
-    try:
-        validate_email(address)
-    except ValidationError:
-        raise InvalidAddress() from None
-    return address
-
-
-def mask_email(address: str) -> str:
-    """``ada@example.com`` → ``a***@example.com``: enough to tell log lines apart."""
-    local, sep, domain = address.rpartition("@")
-    if not sep:
-        return "***"
-    return f"{local[:1]}***@{domain}"
 
 
 def resend_reset_email(

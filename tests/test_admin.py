@@ -21,13 +21,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 import betatel_reset
+from betatel_reset import dispatch
 from betatel_reset.admin import (
     USER_ACTIONS,
     ResendResetEmailMixin,
     attach_user_actions,
     auto_attach,
     clear_rate_limits_action,
-    reporting,
     resend_reset_email_action,
 )
 from betatel_reset.backends import locmem
@@ -265,7 +265,7 @@ def test_sends_inline_without_a_tasks_framework(
     # be imported, and the admin sends in the request all the same.
     monkeypatch.setitem(sys.modules, "betatel_reset.tasks", None)
     monkeypatch.delattr(betatel_reset, "tasks", raising=False)
-    assert reporting._tasks_module() is None
+    assert dispatch._tasks_module() is None
     response = run_action(boss_client, ACTION, pks(users["ada"], users["grace"]), post="yes")
     assert texts(response)[0].startswith("2 sent, 0 failed, 0 skipped.")
     assert sorted(r.email for r in locmem.outbox) == ["ada@example.com", "grace@example.com"]

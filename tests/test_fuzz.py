@@ -1,7 +1,7 @@
 """Property-based tests (Hypothesis) of the form and the public view.
 
 Whatever a client types or sends: no 500; only an address that passes
-validation reaches Betatel, exactly as :func:`~betatel_reset.services.clean_address`
+validation reaches Betatel, exactly as :func:`~betatel_reset.addresses.clean_address`
 would keep it; and the body sent upstream is well-formed JSON with exactly one
 key, ``email``. Each family of hostile input is its own test id.
 """
@@ -21,8 +21,8 @@ from django.test.client import encode_multipart
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from betatel_reset.addresses import MAX_EMAIL_LENGTH, clean_address
 from betatel_reset.forms import ResendForm
-from betatel_reset.services import MAX_EMAIL_LENGTH, clean_address
 
 from .conftest import ENDPOINT
 

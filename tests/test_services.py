@@ -13,6 +13,7 @@ import responses
 from responses import matchers
 
 from betatel_reset import __version__
+from betatel_reset.addresses import clean_address, mask_email
 from betatel_reset.backends.http import _request_template
 from betatel_reset.choices import Outcome, Source
 from betatel_reset.exceptions import (
@@ -24,7 +25,7 @@ from betatel_reset.exceptions import (
     UpstreamRateLimited,
     UpstreamUnavailable,
 )
-from betatel_reset.services import clean_address, mask_email, resend_reset_email
+from betatel_reset.services import resend_reset_email
 
 from .conftest import ENDPOINT, TOKEN, make_jwt
 

@@ -22,15 +22,16 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from ..addresses import mailbox_key
 from ..choices import Outcome, Source
 from ..conf import app_settings
+from ..dispatch import inline_limit_exceeded
 from ..exceptions import BetatelResetError, ConfigurationError
 from ..models import ResendAttempt
-from ..ratelimit import mailbox_key
 from ..selection import SENT_SINCE, plan_users
 from ..services import resend_reset_email
 from .permissions import has_send_permission
-from .reporting import _message, inline_limit_exceeded, send_selection
+from .reporting import _message, send_selection
 from .user_actions import _clear_limits
 
 if TYPE_CHECKING:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 import logging
 from collections.abc import Sequence
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -21,6 +20,7 @@ from django.utils.translation import gettext, ngettext
 from ..bulk import BulkSummary, TaskFailed, send_many
 from ..choices import Source
 from ..conf import app_settings
+from ..dispatch import _tasks_module
 from ..exceptions import ConfigurationError
 
 if TYPE_CHECKING:
@@ -30,22 +30,6 @@ logger = logging.getLogger(__name__)
 
 
 # Sending a selection -----------------------------------------------------------
-
-
-def _tasks_module() -> ModuleType | None:
-    """:mod:`betatel_reset.tasks`, or ``None`` without a Tasks framework."""
-    try:
-        from .. import tasks
-    except ImportError:  # Django 5.2 without the django-tasks backport
-        return None
-    return tasks
-
-
-def inline_limit_exceeded(count: int) -> bool:
-    """Whether ``count`` addresses are too many to send in the request."""
-    tasks = _tasks_module()
-    inline = tasks is None or tasks.backend_is_immediate()
-    return inline and count > app_settings.INLINE_MAX_BATCH
 
 
 def send_selection(

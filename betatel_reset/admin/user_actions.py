@@ -19,10 +19,11 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from ..conf import app_settings
+from ..dispatch import _tasks_module, inline_limit_exceeded
 from ..ratelimit import clear_rate_limits
 from ..selection import Selection, _has_field, plan_users
 from .permissions import has_send_permission
-from .reporting import _tasks_module, inline_limit_exceeded, send_selection
+from .reporting import send_selection
 
 if TYPE_CHECKING:
     from django.contrib.admin import ModelAdmin

@@ -21,12 +21,11 @@ from typing import Any, TextIO
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from betatel_reset.addresses import clean_address, mailbox_key
 from betatel_reset.bulk import BulkSummary, send_many
 from betatel_reset.choices import Outcome, Source
 from betatel_reset.conf import app_settings
 from betatel_reset.exceptions import ConfigurationError, InvalidAddress
-from betatel_reset.ratelimit import mailbox_key
-from betatel_reset.services import clean_address
 
 
 def positive_int(value: str) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import DatabaseError
@@ -20,12 +20,10 @@ from .addresses import clean_address, mask_email
 from .backends import UpstreamResponse, get_backend
 from .choices import Outcome, Source
 from .exceptions import (
-    AddressRejected,
     AuthenticationFailed,
     BetatelResetError,
     CircuitOpen,
     ConfigurationError,
-    RateLimitExceeded,
     UpstreamUnavailable,
 )
 from .models import ResendAttempt
@@ -72,109 +70,133 @@ def resend_reset_email(
     request's authenticated user). The public rate limits apply to ``web``
     resends unless ``rate_limit`` says otherwise.
     """
-    source = Source(source) if source else (Source.WEB if request is not None else Source.API)
-    address = clean_address(email)
-    if actor is None and request is not None:
-        user = getattr(request, "user", None)
-        actor = user if user is not None and user.is_authenticated else None
-    if rate_limit is None:
-        rate_limit = source == Source.WEB
-    resend_requested.send(sender=source, email=address, source=source, actor=actor)
-
-    started = time.monotonic()
+    attempt = _Attempt(
+        address=clean_address(email),
+        source=_source(source, request),
+        actor=_actor(actor, request),
+    )
+    resend_requested.send(
+        sender=attempt.source, email=attempt.address, source=attempt.source, actor=attempt.actor
+    )
     failure: BetatelResetError | ConfigurationError | None = None
-    response: UpstreamResponse | None = None
     try:
-        if rate_limit:
-            check_rate_limits(address, request)
+        if _applies_rate_limits(attempt.source, rate_limit):
+            check_rate_limits(attempt.address, request)
         circuit.before_call()
-        response = _send(address, request)
+        response = _send(attempt.address, request)
     except (BetatelResetError, ConfigurationError) as exc:
         # Without its traceback: the frames below hold the token in their
         # variables, and receivers or error trackers may capture them.
         failure = exc.with_traceback(None)
-    duration = time.monotonic() - started
+    if failure is not None:  # outside the handler: nothing is chained to it
+        _tell_circuit(failure)
+        attempt.failed(failure)
+        raise failure
+    circuit.record_success()
+    return attempt.sent(response)
 
-    if failure is not None:
-        if isinstance(failure, UpstreamUnavailable) and not isinstance(failure, CircuitOpen):
-            circuit.record_failure()
-        elif isinstance(failure, BetatelResetError) and failure.status_code is not None:
-            circuit.record_success()  # Betatel answered: it is up.
-        _record(address, source, actor, failure.outcome, failure, duration)
-        # An unknown account is an everyday answer, not a fault: logged at the
-        # level of a real send, so neither branch does more work than the other.
-        everyday = isinstance(failure, RateLimitExceeded | AddressRejected)
-        log = logger.info if everyday else logger.warning
-        log(
+
+def _source(source: Source | str | None, request: HttpRequest | None) -> Source:
+    if source:
+        return Source(source)
+    return Source.WEB if request is not None else Source.API
+
+
+def _actor(actor: Any, request: HttpRequest | None) -> Any:
+    """The user who asked: ``actor``, else the request's signed-in user."""
+    if actor is not None or request is None:
+        return actor
+    user = getattr(request, "user", None)
+    return user if user is not None and user.is_authenticated else None
+
+
+def _applies_rate_limits(source: Source, rate_limit: bool | None) -> bool:
+    """The public limits guard the public pages; admins and code skip them."""
+    return source == Source.WEB if rate_limit is None else rate_limit
+
+
+def _tell_circuit(error: BetatelResetError | ConfigurationError) -> None:
+    """Betatel down counts against the circuit; any answer from it shows it is up."""
+    if isinstance(error, UpstreamUnavailable) and not isinstance(error, CircuitOpen):
+        circuit.record_failure()
+    elif isinstance(error, BetatelResetError) and error.status_code is not None:
+        circuit.record_success()
+
+
+#: Outcomes that are part of a normal day, logged at INFO like a send, so an
+#: unknown account costs no more work than a real one.
+EVERYDAY = frozenset({Outcome.SENT, Outcome.UNKNOWN_ACCOUNT, Outcome.RATE_LIMITED})
+
+
+def _detail(error: BetatelResetError | ConfigurationError) -> str:
+    """What the audit trail keeps of a failure: our description, then Betatel's."""
+    upstream = getattr(error, "upstream_message", "")
+    return f"{error}: {upstream}" if upstream else str(error)
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """One resend under way; it ends :meth:`sent` or :meth:`failed`, and
+    either way is audited, logged and announced once."""
+
+    address: str
+    source: Source
+    actor: Any
+    started: float = field(default_factory=time.monotonic)
+
+    def sent(self, response: UpstreamResponse) -> ResendResult:
+        result = ResendResult(
+            outcome=Outcome.SENT,
+            email=self.address,
+            status_code=response.status_code,
+            message=response.message,
+            duration=time.monotonic() - self.started,
+        )
+        self._finish(Outcome.SENT, response.status_code, "", f"HTTP {response.status_code}")
+        resend_sent.send(sender=self.source, result=result, **self._signal_args())
+        return result
+
+    def failed(self, error: BetatelResetError | ConfigurationError) -> None:
+        status = getattr(error, "status_code", None)
+        self._finish(error.outcome, status, _detail(error), str(error))
+        resend_failed.send(
+            sender=self.source, outcome=error.outcome, error=error, **self._signal_args()
+        )
+
+    def _signal_args(self) -> dict[str, Any]:
+        return {"email": self.address, "source": self.source, "actor": self.actor}
+
+    def _finish(self, outcome: Outcome, status: int | None, detail: str, why: str) -> None:
+        duration = time.monotonic() - self.started
+        _record(self, outcome, status, detail, duration)
+        logger.log(
+            logging.INFO if outcome in EVERYDAY else logging.WARNING,
             "Resend to %s from %s: %s (%s) in %.0f ms",
-            mask_email(address),
-            source,
-            failure.outcome,
-            failure,
+            mask_email(self.address),
+            self.source,
+            outcome,
+            why,
             duration * 1000,
         )
-        resend_failed.send(
-            sender=source,
-            email=address,
-            source=source,
-            actor=actor,
-            outcome=failure.outcome,
-            error=failure,
-        )
-        raise failure
-
-    assert response is not None  # noqa: S101 - narrowed for the type checker
-    circuit.record_success()
-    result = ResendResult(
-        outcome=Outcome.SENT,
-        email=address,
-        status_code=response.status_code,
-        message=response.message,
-        duration=duration,
-    )
-    _record(address, source, actor, Outcome.SENT, result, duration)
-    logger.info(
-        "Resend to %s from %s: sent (HTTP %s) in %.0f ms",
-        mask_email(address),
-        source,
-        response.status_code,
-        duration * 1000,
-    )
-    resend_sent.send(sender=source, email=address, source=source, actor=actor, result=result)
-    return result
 
 
 def _record(
-    address: str,
-    source: Source,
-    actor: Any,
-    outcome: Outcome,
-    what: ResendResult | BetatelResetError | ConfigurationError,
-    duration: float,
+    attempt: _Attempt, outcome: Outcome, status: int | None, detail: str, duration: float
 ) -> None:
     """Write the audit row; a database failure is logged, never raised, so it
     cannot turn a sent email into an error page."""
-    if isinstance(what, ResendResult):
-        status, detail = what.status_code, ""
-    elif isinstance(what, BetatelResetError):
-        status = what.status_code
-        detail = str(what)
-        if what.upstream_message:
-            detail = f"{detail}: {what.upstream_message}"
-    else:
-        status, detail = None, str(what)
     try:
         ResendAttempt.objects.record(
-            email=address,
-            source=str(source),
+            email=attempt.address,
+            source=str(attempt.source),
             outcome=str(outcome),
-            actor_id=getattr(actor, "pk", None),
+            actor_id=getattr(attempt.actor, "pk", None),
             status_code=status,
             duration_ms=round(duration * 1000),
             detail=detail[:255],
         )
     except DatabaseError:
-        logger.exception("Could not record the resend attempt for %s", mask_email(address))
+        logger.exception("Could not record the resend attempt for %s", mask_email(attempt.address))
 
 
 @sensitive_variables("token", "fresh")

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 from .exceptions import InvalidAddress
+
+T = TypeVar("T")
 
 #: RFC 5321 caps a forward path at 256 octets, so an address at 254.
 MAX_EMAIL_LENGTH = 254
@@ -49,3 +53,26 @@ def mailbox_key(address: str) -> str:
     """One key per mailbox, however its letters are cased: one rate-limit
     counter, and one send when a selection names it twice."""
     return address.strip().casefold()
+
+
+def unique_addresses(
+    items: Iterable[T],
+    address_of: Callable[[T], str] = str,
+    *,
+    on_repeat: Callable[[T], object] | None = None,
+) -> Iterator[T]:
+    """``items`` in order, each mailbox once (the first spelling wins).
+
+    ``address_of`` finds the address in an item (default: the item is one);
+    ``on_repeat`` is called with each item left out. Lazy, so a huge input is
+    never held in memory; what it remembers is one key per mailbox.
+    """
+    seen: set[str] = set()
+    for item in items:
+        key = mailbox_key(address_of(item))
+        if key in seen:
+            if on_repeat is not None:
+                on_repeat(item)
+            continue
+        seen.add(key)
+        yield item

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from django.db import connections, router
 
+from . import texts
 from .addresses import mask_email
 from .choices import Outcome, Source
 from .exceptions import BetatelResetError, CircuitOpen, UpstreamRateLimited
@@ -85,6 +86,17 @@ class BulkSummary:
             for outcome, count in self.outcomes.most_common()
             if outcome != Outcome.SENT
         ]
+
+    def describe(self, *, skipped: int = 0) -> str:
+        """``"12 sent, 1 failed (Unknown account: 1), 2 skipped."``"""
+        values = {"sent": self.sent, "failed": self.failed, "skipped": skipped}
+        if not self.failed:
+            return texts.format("summary", **values)
+        failures = ", ".join(
+            texts.format("outcome_count", outcome=outcome.label, count=count)
+            for outcome, count in self.failures_by_outcome()
+        )
+        return texts.format("summary_failures", failures=failures, **values)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-serialisable, for a task's return value."""

@@ -6,6 +6,8 @@
 ``betatel_reset.E003``  ``TOKEN_PROVIDER`` cannot be imported or called
 ``betatel_reset.E004``  a ``RATE_LIMIT_*`` value is not a rate like ``"3/15m"``
 ``betatel_reset.E005``  ``TASK_BACKEND`` is not a configured task backend
+``betatel_reset.E006``  ``MESSAGES`` overrides a text that does not exist, or uses
+                        placeholders its default does not have
 ``betatel_reset.W001``  the static ``TOKEN`` is a JWT that has expired
 ``betatel_reset.W002``  ``API_URL`` is not https while ``DEBUG`` is off
 ``betatel_reset.W003``  ``BETATEL_RESET`` has keys the app does not know
@@ -25,6 +27,8 @@ from .backends import get_backend
 from .conf import DEFAULTS, SETTINGS_NAME, app_settings
 from .exceptions import ConfigurationError
 from .ratelimit import parse_rate
+from .texts import DEFAULTS as TEXTS
+from .texts import placeholders
 from .tokens import get_provider, jwt_expiry
 
 
@@ -34,6 +38,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     errors.extend(_check_backend_and_token())
     errors.extend(_check_api_url())
     errors.extend(_check_rate_limits())
+    errors.extend(_check_messages())
     unknown = app_settings.unknown_keys
     if unknown:
         errors.append(
@@ -128,6 +133,47 @@ def _check_rate_limits() -> list[CheckMessage]:
                 id="betatel_reset.W005",
             )
         )
+    return errors
+
+
+def _check_messages() -> list[CheckMessage]:
+    setting = f"{SETTINGS_NAME}['MESSAGES']"
+    value = app_settings._get("MESSAGES")
+    if not isinstance(value, dict):
+        return [
+            Error(
+                f"{setting} must be a dict of texts by key, not {type(value).__name__}.",
+                id="betatel_reset.E006",
+            )
+        ]
+    errors: list[CheckMessage] = []
+    for key, text in value.items():
+        if key not in TEXTS:
+            errors.append(
+                Error(
+                    f"{setting} has an unknown key {key!r}.",
+                    hint=f"Known keys: {', '.join(sorted(TEXTS))}.",
+                    id="betatel_reset.E006",
+                )
+            )
+            continue
+        allowed = placeholders(TEXTS[key])
+        try:
+            extra = placeholders(text) - allowed
+        except (TypeError, ValueError) as exc:
+            errors.append(
+                Error(f"{setting}[{key!r}] is not a valid text: {exc}.", id="betatel_reset.E006")
+            )
+            continue
+        if extra:
+            errors.append(
+                Error(
+                    f"{setting}[{key!r}] uses placeholders its default does not have: "
+                    f"{', '.join(sorted(extra))}.",
+                    hint=f"It may use: {', '.join(sorted(allowed)) or 'none'}.",
+                    id="betatel_reset.E006",
+                )
+            )
     return errors
 
 

@@ -50,6 +50,8 @@ DEFAULTS: dict[str, Any] = {
     "TASK_CONCURRENCY": 4,
     "BULK_RETRIES": 3,
     "BULK_MAX_RETRY_WAIT": 60.0,
+    # Wording: overrides of betatel_reset.texts, by key.
+    "MESSAGES": {},
 }
 
 
@@ -194,6 +196,11 @@ class AppSettings:
     @property
     def BULK_MAX_RETRY_WAIT(self) -> float:
         return float(self._get("BULK_MAX_RETRY_WAIT"))
+
+    @property
+    def MESSAGES(self) -> dict[str, Any]:
+        value = self._get("MESSAGES")
+        return value if isinstance(value, dict) else {}
 
     @property
     def DEBUG(self) -> bool:

@@ -1,10 +1,33 @@
-"""Sending a selection in the request or on a background worker."""
+"""Sending many addresses in the request or on a background worker.
+
+The admin's actions call :func:`dispatch`; it queues the addresses when
+``TASK_BACKEND`` is a real queue, and sends them here (a bounded number at a
+time) when it runs tasks at once or there is no Tasks framework at all.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from types import ModuleType
+from typing import Any
 
+from .bulk import BulkSummary, send_many
+from .choices import Source
 from .conf import app_settings
+
+
+@dataclass(frozen=True)
+class Dispatched:
+    """What became of the addresses: queued as ``tasks``, or sent (``summary``)."""
+
+    count: int
+    tasks: int = 0
+    summary: BulkSummary | None = None
+
+    @property
+    def queued(self) -> bool:
+        return self.summary is None
 
 
 def _tasks_module() -> ModuleType | None:
@@ -16,8 +39,32 @@ def _tasks_module() -> ModuleType | None:
     return tasks
 
 
+def sends_inline() -> bool:
+    """Whether :func:`dispatch` sends in the calling process."""
+    tasks = _tasks_module()
+    return tasks is None or tasks.backend_is_immediate()
+
+
 def inline_limit_exceeded(count: int) -> bool:
     """Whether ``count`` addresses are too many to send in the request."""
+    return sends_inline() and count > app_settings.INLINE_MAX_BATCH
+
+
+def dispatch(addresses: Sequence[str], *, source: Source, actor: Any) -> Dispatched:
+    """Queue ``addresses`` for background workers, or send them now.
+
+    Raises :class:`~betatel_reset.exceptions.ConfigurationError` when the site
+    is misconfigured and :class:`~betatel_reset.bulk.TaskFailed` when a task
+    run here failed otherwise.
+    """
     tasks = _tasks_module()
-    inline = tasks is None or tasks.backend_is_immediate()
-    return inline and count > app_settings.INLINE_MAX_BATCH
+    if tasks is None:
+        summary = send_many(
+            addresses, source=source, actor=actor, concurrency=app_settings.INLINE_CONCURRENCY
+        )
+        return Dispatched(count=len(addresses), summary=summary)
+    if tasks.backend_is_immediate():
+        summary = tasks.run_now(addresses, source=source, actor=actor)
+        return Dispatched(count=len(addresses), summary=summary)
+    chunks = tasks.enqueue_in_chunks(addresses, source=source, actor=actor)
+    return Dispatched(count=len(addresses), tasks=chunks)

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.utils.translation import gettext_lazy as _
 
+from . import texts
 from .addresses import MAX_EMAIL_LENGTH, clean_address
 from .exceptions import InvalidAddress
 
@@ -20,21 +20,19 @@ class ResendForm(forms.Form):
     :func:`betatel_reset.addresses.clean_address`, the same rules the service
     applies, so they live in one place.
 
-    Every message a user can see is in :attr:`error_messages`; a subclass (or a
-    site's own form set as the view's ``form_class``) overrides any of them.
+    Its messages come from :mod:`betatel_reset.texts` (the ``MESSAGES``
+    setting changes them); a subclass may still set :attr:`error_messages`.
     """
 
     error_messages: dict[str, StrOrPromise] = {
-        "required": _("Enter your email address."),
-        "invalid": _("Enter a valid email address, like name@example.com."),
-        "max_length": _("An email address has at most %(limit_value)d characters."),
-        "unknown_account": _("We couldn't find an account with that address."),
+        key: texts.get_lazy(key)
+        for key in ("required", "invalid", "max_length", "unknown_account")
     }
 
     email = forms.EmailField(
-        label=_("Email address"),
+        label=texts.get_lazy("email_label"),
         max_length=MAX_EMAIL_LENGTH,
-        help_text=_("The address you use to sign in."),
+        help_text=texts.get_lazy("email_help"),
         widget=forms.EmailInput(attrs={"autocomplete": "email", "spellcheck": "false"}),
     )
 

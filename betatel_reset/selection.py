@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Model, QuerySet
-from django.utils.translation import gettext_lazy as _
 
-from .addresses import clean_address, mailbox_key
+from . import texts
+from .addresses import clean_address, unique_addresses
 from .exceptions import InvalidAddress
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
-
-NO_ADDRESS = _("no email address")
-INACTIVE = _("inactive")
-INVALID = _("not a valid email address")
-DUPLICATE = _("same address as another selected user")
-SENT_SINCE = _("sent successfully since")
 
 
 @dataclass
@@ -42,35 +38,33 @@ def plan_users(queryset: QuerySet[Any]) -> Selection:
     user model (its address comes from ``get_email_field_name()``)."""
     model = queryset.model
     email_field = model.get_email_field_name()
-    has_is_active = _has_field(model, "is_active")
+    has_is_active = has_field(model, "is_active")
     fields = ["pk", model.USERNAME_FIELD, email_field]
     if has_is_active:
         fields.append("is_active")
     selection = Selection()
-    seen: set[str] = set()
-    for row in queryset.order_by("pk").values_list(*fields).iterator(chunk_size=2000):
-        user, raw = str(row[1]), row[2]
-        if has_is_active and not row[3]:
-            selection.skipped.append((user, INACTIVE))
-            continue
-        if not raw:
-            selection.skipped.append((user, NO_ADDRESS))
-            continue
-        try:
-            address = clean_address(raw)
-        except InvalidAddress:
-            selection.skipped.append((user, INVALID))
-            continue
-        key = mailbox_key(address)
-        if key in seen:
-            selection.skipped.append((user, DUPLICATE))
-            continue
-        seen.add(key)
-        selection.to_send.append((user, address))
+
+    def candidates() -> Iterator[tuple[str, str]]:
+        for row in queryset.order_by("pk").values_list(*fields).iterator(chunk_size=2000):
+            user, raw = str(row[1]), row[2]
+            if has_is_active and not row[3]:
+                selection.skipped.append((user, texts.get("skip_inactive")))
+            elif not raw:
+                selection.skipped.append((user, texts.get("skip_no_address")))
+            else:
+                try:
+                    yield user, clean_address(raw)
+                except InvalidAddress:
+                    selection.skipped.append((user, texts.get("skip_invalid")))
+
+    def repeated(pair: tuple[str, str]) -> None:
+        selection.skipped.append((pair[0], texts.get("skip_duplicate")))
+
+    selection.to_send.extend(unique_addresses(candidates(), itemgetter(1), on_repeat=repeated))
     return selection
 
 
-def _has_field(model: type[Model], name: str) -> bool:
+def has_field(model: type[Model], name: str) -> bool:
     try:
         model._meta.get_field(name)
     except FieldDoesNotExist:

@@ -9,6 +9,7 @@ message that tells the user what to do.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import messages
@@ -17,13 +18,12 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse_lazy
 from django.utils.decorators import method_decorator
-from django.utils.translation import gettext, ngettext
-from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.generic import FormView
 
+from . import texts
 from .conf import app_settings
 from .exceptions import (
     AddressRejected,
@@ -54,15 +54,27 @@ class ResendView(FormView):  # type: ignore[type-arg]  # not generic at runtime
     form_class = ResendForm
     template_name = "betatel_reset/resend.html"
     success_url = reverse_lazy("betatel_reset:resend")
-    title: StrOrPromise = _("Didn't get the email?")
-    #: Shown after a send *and* for an unknown account: it claims nothing.
-    success_message: StrOrPromise = _(
-        "If an account exists for that address, we've sent a new reset link. "
-        "It can take a few minutes to arrive; check your spam folder too."
-    )
-    unavailable_message: StrOrPromise = _(
-        "We couldn't send the email right now. Please try again in a few minutes."
-    )
+    title: StrOrPromise = texts.get_lazy("resend_title")
+    #: Deprecated: set ``MESSAGES["sent"]`` and ``MESSAGES["unavailable"]``.
+    success_message: StrOrPromise | None = None
+    unavailable_message: StrOrPromise | None = None
+
+    def setup(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
+        super().setup(request, *args, **kwargs)
+        if self.success_message is not None or self.unavailable_message is not None:
+            warnings.warn(
+                "ResendView's success_message and unavailable_message are deprecated: "
+                "set BETATEL_RESET['MESSAGES']['sent'] and ['unavailable'] instead.",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+
+    def text(self, key: str, **values: Any) -> str:
+        """A sentence from :mod:`betatel_reset.texts` (or a deprecated attribute)."""
+        legacy = {"sent": self.success_message, "unavailable": self.unavailable_message}
+        if legacy.get(key) is not None:
+            return str(legacy[key])
+        return texts.format(key, **values)
 
     def form_valid(self, form: ResendForm) -> HttpResponse:
         try:
@@ -81,9 +93,9 @@ class ResendView(FormView):  # type: ignore[type-arg]  # not generic at runtime
         except (BetatelResetError, ConfigurationError):
             # Betatel down, slow, rate limiting us or rejecting our token, the
             # circuit open, or the site misconfigured: the user can only wait.
-            form.add_error(None, self.unavailable_message)
+            form.add_error(None, self.text("unavailable"))
             return self.render_to_response(self.get_context_data(form=form), status=503)
-        messages.success(self.request, self.success_message)
+        messages.success(self.request, self.text("sent"))
         return super().form_valid(form)
 
     def form_invalid(self, form: ResendForm) -> HttpResponse:
@@ -92,16 +104,10 @@ class ResendView(FormView):  # type: ignore[type-arg]  # not generic at runtime
     def rate_limited(self, form: ResendForm, exc: RateLimitExceeded) -> HttpResponse:
         seconds = max(1, math.ceil(exc.retry_after or 60))
         if seconds < 60:
-            wait = ngettext("%(count)d second", "%(count)d seconds", seconds)
-            count = seconds
+            wait = self.text("wait_seconds", count=seconds)
         else:
-            count = math.ceil(seconds / 60)
-            wait = ngettext("%(count)d minute", "%(count)d minutes", count)
-        form.add_error(
-            None,
-            gettext("Too many requests. Please try again in %(wait)s.")
-            % {"wait": wait % {"count": count}},
-        )
+            wait = self.text("wait_minutes", count=math.ceil(seconds / 60))
+        form.add_error(None, self.text("rate_limited", wait=wait))
         response = self.render_to_response(self.get_context_data(form=form), status=429)
         response["Retry-After"] = str(seconds)
         return response
@@ -123,7 +129,7 @@ class ExpiredLinkView(ResendView):
 
     template_name = "betatel_reset/expired.html"
     success_url = reverse_lazy("betatel_reset:expired")
-    title = _("This reset link has expired")
+    title = texts.get_lazy("expired_title")
     prefill_parameter = "email"
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:

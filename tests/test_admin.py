@@ -237,21 +237,24 @@ def test_selections_over_the_inline_cap_are_refused(
     settings.BETATEL_RESET = {**settings.BETATEL_RESET, "INLINE_MAX_BATCH": 1}
     response = run_action(boss_client, ACTION, pks(users["ada"], users["grace"]), index="0")
     [message] = texts(response)
-    assert "2 users are too many to send to while you wait (the limit is 1)" in message
+    assert "2 addresses are too many to send to while you wait (the limit is 1)" in message
     assert "django-tasks-db" in message
     assert "manage.py betatel_resend" in message
     assert locmem.outbox == []
 
 
 def test_a_misconfigured_site_is_reported_not_summarised(
-    boss_client: Client, users: dict[str, Any], settings: Any
+    boss_client: Client, users: dict[str, Any], settings: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     # The immediate backend records the failure in the task result; the
-    # action reads it from there.
+    # action reads it from there. The admin reads a translated sentence; the
+    # English detail goes to the log.
     settings.BETATEL_RESET = {**settings.BETATEL_RESET, "TOKEN": None}
     response = run_action(boss_client, ACTION, pks(users["ada"]), post="yes")
     [message] = texts(response)
-    assert message.startswith("Sending stopped: the site is misconfigured. No Betatel API token")
+    assert message.startswith("Sending stopped: the site is misconfigured. Run “manage.py check”")
+    assert "No Betatel API token" not in message
+    assert "No Betatel API token" in caplog.text
     assert ResendAttempt.objects.get().outcome == Outcome.MISCONFIGURED
 
 

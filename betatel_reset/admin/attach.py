@@ -12,10 +12,9 @@ from django.contrib.admin.exceptions import NotRegistered
 from django.contrib.auth import get_user_model
 from django.core.signals import request_started
 from django.db.models import Model
-from django.http import HttpRequest
 
 from ..conf import app_settings
-from .permissions import PERMISSION_METHOD, _has_send_reset_email_permission, has_send_permission
+from .permissions import PERMISSION_METHOD, has_send_reset_email_permission
 from .user_actions import USER_ACTIONS
 
 if TYPE_CHECKING:
@@ -41,8 +40,7 @@ class ResendResetEmailMixin(admin.ModelAdmin):  # type: ignore[type-arg]  # not 
         super().__init__(model, admin_site)
         _add_user_actions(self)
 
-    def has_send_reset_email_permission(self, request: HttpRequest) -> bool:
-        return has_send_permission(request)
+    has_send_reset_email_permission = has_send_reset_email_permission
 
 
 def _add_user_actions(model_admin: ModelAdmin[Any]) -> None:
@@ -60,7 +58,7 @@ def _add_user_actions(model_admin: ModelAdmin[Any]) -> None:
         setattr(
             model_admin,
             PERMISSION_METHOD,
-            MethodType(_has_send_reset_email_permission, model_admin),
+            MethodType(has_send_reset_email_permission, model_admin),
         )
 
 

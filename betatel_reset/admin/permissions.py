@@ -1,4 +1,4 @@
-"""The one permission every resend action requires."""
+"""The one permission every resend action and view requires."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ PERMISSION = "betatel_reset.send_reset_email"
 PERMISSION_METHOD = "has_send_reset_email_permission"
 
 
-def has_send_permission(request: HttpRequest) -> bool:
+def has_send_reset_email_permission(model_admin: Any, request: HttpRequest) -> bool:
+    """Whether the request's user may resend.
+
+    Django's action machinery calls it as a ``ModelAdmin`` method (the admins
+    here set it as one, and :mod:`.attach` binds it to the site's user admin);
+    the actions check it again themselves, as ``delete_selected`` does.
+    """
     return request.user.has_perm(PERMISSION)
-
-
-def _has_send_reset_email_permission(model_admin: Any, request: HttpRequest) -> bool:
-    return has_send_permission(request)

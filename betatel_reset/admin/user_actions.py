@@ -15,15 +15,16 @@ from django.http import (
     HttpResponse,
 )
 from django.template.response import TemplateResponse
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from .. import texts
 from ..conf import app_settings
-from ..dispatch import _tasks_module, inline_limit_exceeded
+from ..dispatch import sends_inline
 from ..ratelimit import clear_rate_limits
-from ..selection import Selection, _has_field, plan_users
-from .permissions import has_send_permission
-from .reporting import send_selection
+from ..selection import Selection, has_field, plan_users
+from .permissions import has_send_reset_email_permission
+from .reporting import refuse_too_many, send_and_report
 
 if TYPE_CHECKING:
     from django.contrib.admin import ModelAdmin
@@ -35,64 +36,35 @@ logger = logging.getLogger(__name__)
 SHOWN_ON_CONFIRMATION = 100
 
 
-# The user admin's actions ------------------------------------------------------
-
-
 @admin.action(description=_("Resend reset-password email"), permissions=["send_reset_email"])
 def resend_reset_email_action(
     modeladmin: ModelAdmin[Any], request: HttpRequest, queryset: QuerySet[Any]
 ) -> HttpResponse | None:
     """Like "delete selected": a confirmation page first, then, posted again
     with ``post=yes``, the sends."""
-    if not has_send_permission(request):
+    if not has_send_reset_email_permission(modeladmin, request):
         raise PermissionDenied
-    if not _has_field(queryset.model, queryset.model.get_email_field_name()):
-        modeladmin.message_user(
-            request,
-            gettext("%(model)s has no email field to send to.")
-            % {"model": queryset.model._meta.verbose_name},
-            messages.ERROR,
-        )
+    if not has_field(queryset.model, queryset.model.get_email_field_name()):
+        text = texts.format("no_email_field", model=queryset.model._meta.verbose_name)
+        modeladmin.message_user(request, text, messages.ERROR)
         return None
     selection = plan_users(queryset)
-    if inline_limit_exceeded(len(selection.to_send)):
-        modeladmin.message_user(
-            request,
-            gettext(
-                "%(count)d users are too many to send to while you wait (the limit is "
-                "%(limit)d). Configure a background task backend such as django-tasks-db, "
-                "or use “manage.py betatel_resend”."
-            )
-            % {"count": len(selection.to_send), "limit": app_settings.INLINE_MAX_BATCH},
-            messages.ERROR,
-        )
+    if refuse_too_many(modeladmin, request, len(selection.to_send)):
         return None
-    if request.POST.get("post") == "yes":
-        if not selection.to_send:
-            modeladmin.message_user(
-                request,
-                ngettext(
-                    "No reset-password email sent: the selected user was skipped.",
-                    "No reset-password email sent: all %(count)d selected users were skipped.",
-                    len(selection.skipped),
-                )
-                % {"count": len(selection.skipped)},
-                messages.WARNING,
-            )
-            return None
-        send_selection(modeladmin, request, selection.addresses, len(selection.skipped))
+    if request.POST.get("post") != "yes":
+        return _confirmation_page(modeladmin, request, selection)
+    if not selection.to_send:
+        text = texts.format("all_skipped", count=len(selection.skipped))
+        modeladmin.message_user(request, text, messages.WARNING)
         return None
-    return _confirmation_page(modeladmin, request, queryset, selection)
+    send_and_report(modeladmin, request, selection.addresses, len(selection.skipped))
+    return None
 
 
 def _confirmation_page(
-    modeladmin: ModelAdmin[Any],
-    request: HttpRequest,
-    queryset: QuerySet[Any],
-    selection: Selection,
+    modeladmin: ModelAdmin[Any], request: HttpRequest, selection: Selection
 ) -> TemplateResponse:
     opts = modeladmin.model._meta
-    tasks = _tasks_module()
     select_across = request.POST.get("select_across") == "1"
     selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
     context = {
@@ -113,7 +85,7 @@ def _confirmation_page(
         "more_to_send": max(0, len(selection.to_send) - SHOWN_ON_CONFIRMATION),
         "skipped": selection.skipped[:SHOWN_ON_CONFIRMATION],
         "more_skipped": max(0, len(selection.skipped) - SHOWN_ON_CONFIRMATION),
-        "queued": tasks is not None and not tasks.backend_is_immediate(),
+        "queued": not sends_inline(),
         "concurrency": app_settings.INLINE_CONCURRENCY,
     }
     request.current_app = modeladmin.admin_site.name
@@ -134,28 +106,20 @@ def clear_rate_limits_action(
 ) -> None:
     """Forget the public rate-limit counts of the selected users' addresses,
     for a real user locked out by them."""
-    if not has_send_permission(request):
+    if not has_send_reset_email_permission(modeladmin, request):
         raise PermissionDenied
-    _clear_limits(modeladmin, request, plan_users(queryset).addresses)
+    clear_limits(modeladmin, request, plan_users(queryset).addresses)
 
 
-def _clear_limits(
+def clear_limits(
     modeladmin: ModelAdmin[Any], request: HttpRequest, addresses: Iterable[str]
 ) -> None:
+    """Forget the rate-limit counts of ``addresses`` and say how many."""
     count = 0
     for address in addresses:
         clear_rate_limits(address)
         count += 1
-    modeladmin.message_user(
-        request,
-        ngettext(
-            "Cleared the resend rate limits of %(count)d address.",
-            "Cleared the resend rate limits of %(count)d addresses.",
-            count,
-        )
-        % {"count": count},
-        messages.SUCCESS,
-    )
+    modeladmin.message_user(request, texts.format("limits_cleared", count=count), messages.SUCCESS)
 
 
 USER_ACTIONS: tuple[Callable[..., Any], ...] = (

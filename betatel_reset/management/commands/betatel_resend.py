@@ -21,7 +21,7 @@ from typing import Any, TextIO
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from betatel_reset.addresses import clean_address, mailbox_key
+from betatel_reset.addresses import clean_address, unique_addresses
 from betatel_reset.bulk import BulkSummary, send_many
 from betatel_reset.choices import Outcome, Source
 from betatel_reset.conf import app_settings
@@ -101,23 +101,22 @@ class Command(BaseCommand):
 
     def _valid_addresses(self, lines: Iterable[tuple[str, str]]) -> Iterator[str]:
         """Cleaned, first-seen addresses; problems go to stderr as they are met."""
-        seen: set[str] = set()
-        for where, line in lines:
-            text = line.strip()
-            if not text or text.startswith("#"):
-                continue
-            try:
-                address = clean_address(text)
-            except InvalidAddress:
-                self.invalid += 1
-                self.stderr.write(f"{where}: not a valid address: {text[:80]!r}")
-                continue
-            key = mailbox_key(address)
-            if key in seen:
-                self.duplicates += 1
-                continue
-            seen.add(key)
-            yield address
+
+        def valid() -> Iterator[str]:
+            for where, line in lines:
+                text = line.strip()
+                if not text or text.startswith("#"):
+                    continue
+                try:
+                    yield clean_address(text)
+                except InvalidAddress:
+                    self.invalid += 1
+                    self.stderr.write(f"{where}: not a valid address: {text[:80]!r}")
+
+        def repeated(address: str) -> None:
+            self.duplicates += 1
+
+        return unique_addresses(valid(), on_repeat=repeated)
 
     def _dry_run(self, addresses: Iterator[str]) -> None:
         count = 0

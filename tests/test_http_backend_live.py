@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import requests
 
+from betatel_reset.backends.http import HttpBackend
 from betatel_reset.choices import Outcome
 from betatel_reset.exceptions import UpstreamUnavailable
 from betatel_reset.services import resend_reset_email
@@ -53,3 +55,31 @@ def test_https_refuses_an_untrusted_certificate(
     with pytest.raises(UpstreamUnavailable, match="TLS handshake"):
         resend_reset_email("ada@example.com")
     assert fake_betatel_tls.requests == []
+
+
+class TaggingBackend(HttpBackend):
+    """A site's own backend: its session adds a header and sees every answer."""
+
+    answers: list[int] = []
+
+    def create_session(self) -> requests.Session:
+        session = super().create_session()
+        session.headers["X-Site"] = "shop"
+        session.hooks["response"].append(
+            lambda response, **kw: self.answers.append(response.status_code)
+        )
+        return session
+
+
+def test_a_site_customises_the_session_with_create_session(
+    settings: Any, fake_betatel: FakeBetatelServer
+) -> None:
+    point_at(settings, fake_betatel, BACKEND=f"{__name__}.TaggingBackend")
+    TaggingBackend.answers.clear()
+    resend_reset_email("ada@example.com")
+    resend_reset_email("grace@example.com")
+    assert [r.headers.get("x-site") for r in fake_betatel.requests] == ["shop", "shop"]
+    assert TaggingBackend.answers == [200, 200]
+    # The default headers and the token still go out with the site's session.
+    assert {r.bearer for r in fake_betatel.requests} == {fake_betatel.token}
+    assert fake_betatel.requests[0].headers["user-agent"].startswith("django-betatel-reset/")

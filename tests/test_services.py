@@ -14,7 +14,7 @@ from responses import matchers
 
 from betatel_reset import __version__
 from betatel_reset.addresses import clean_address, mask_email
-from betatel_reset.backends.http import _request_template
+from betatel_reset.backends import get_backend
 from betatel_reset.choices import Outcome, Source
 from betatel_reset.exceptions import (
     AddressRejected,
@@ -92,16 +92,17 @@ def test_a_malformed_api_url_is_a_configuration_error(
     assert not mocked.calls
 
 
-def test_no_token_or_body_is_left_in_the_shared_request_template(
+def test_no_token_body_or_cookie_is_left_in_the_shared_session(
     mocked: responses.RequestsMock,
 ) -> None:
-    mocked.post(ENDPOINT, json={"message": "ok"})
+    mocked.post(ENDPOINT, json={"message": "ok"}, headers={"Set-Cookie": "tracker=1; Path=/"})
     resend_reset_email("ada@example.com")
     resend_reset_email("grace@example.com")
 
-    template = _request_template(ENDPOINT)
-    assert "Authorization" not in template.headers
-    assert template.body is None
+    session = get_backend("http").session  # type: ignore[attr-defined]
+    assert "Authorization" not in session.headers
+    assert not session.cookies
+    assert "Cookie" not in mocked.calls[1].request.headers
     assert [json.loads(call.request.body)["email"] for call in mocked.calls] == [
         "ada@example.com",
         "grace@example.com",

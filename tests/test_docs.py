@@ -35,3 +35,22 @@ def test_every_check_id_is_documented() -> None:
     assert ids
     for check_id in ids:
         assert f"`{check_id}`" in README, check_id
+
+
+def test_the_layout_section_matches_the_package() -> None:
+    """Every module of the package is in the README's map, and nothing else."""
+    section = README.split("### Layout", 1)[1].split("```", 2)[1]
+    package = Path(__file__).resolve().parent.parent / "betatel_reset"
+    on_disk = {
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if path.parent == package
+        or ("migrations" not in path.parts and path.name != "__init__.py")
+    }
+    named = set(re.findall(r"[\w/]*?(\w+\.py)", section))
+    for module in sorted(on_disk):
+        assert Path(module).name in named, f"{module} is missing from the README's layout"
+    names_on_disk = {Path(module).name for module in on_disk}
+    assert named - names_on_disk == set(), "the README's layout names modules that do not exist"
+    for folder in ("backends/", "admin/", "testing/", "management/commands/"):
+        assert folder in section

@@ -37,7 +37,7 @@ from betatel_reset.models import ResendAttempt
 from betatel_reset.services import resend_reset_email
 
 from .conftest import TOKEN, expect_resends, grant
-from .services import run_scenarios
+from .support.real_services import run_scenarios
 
 pytestmark = pytest.mark.django_db
 
@@ -559,6 +559,6 @@ def test_w004_user_model_not_in_the_admin(settings: Any) -> None:
 
 
 def test_custom_user_model_and_custom_admin() -> None:
-    """tests/custom_user/scenarios.py, in its own process: AUTH_USER_MODEL is
+    """tests/support/custom_user_scenarios.py, in its own process: AUTH_USER_MODEL is
     fixed per process."""
-    run_scenarios("tests.settings_custom_user", "tests/custom_user/scenarios.py")
+    run_scenarios("tests.support.settings.custom_user", "tests/support/custom_user_scenarios.py")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .services import ROOT, in_django, require_services, scratch_database
+from .support.real_services import ROOT, in_django, require_services, scratch_database
 
 pytestmark = pytest.mark.services
 
@@ -32,7 +32,7 @@ def test_concurrent_processes_admit_exactly_the_limit(tmp_path: Path) -> None:
                 [
                     sys.executable,
                     "-m",
-                    "tests.services_worker",
+                    "tests.support.rate_limit_worker",
                     "target@example.com",
                     str(THREADS),
                 ],

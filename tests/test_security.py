@@ -35,7 +35,7 @@ from betatel_reset.models import ResendAttempt
 from betatel_reset.services import resend_reset_email
 from betatel_reset.testing import Behaviour, FakeBetatelServer, unused_port_url
 from tests.conftest import ENDPOINT, grant
-from tests.fake_betatel_fixtures import FAKE_BETATEL_TOKEN
+from tests.support.fake_betatel import FAKE_BETATEL_TOKEN
 
 pytestmark = pytest.mark.django_db
 

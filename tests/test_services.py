@@ -361,7 +361,7 @@ class TestTokens:
     def test_provider_by_dotted_path(self, mocked: responses.RequestsMock, settings: Any) -> None:
         settings.BETATEL_RESET = {
             **settings.BETATEL_RESET,
-            "TOKEN_PROVIDER": "tests.providers.static_provider",
+            "TOKEN_PROVIDER": "tests.support.token_providers.static_provider",
         }
         mocked.post(
             ENDPOINT,

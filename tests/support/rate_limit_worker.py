@@ -1,6 +1,6 @@
 """One process of the cross-process rate limit test.
 
-Run as ``python -m tests.services_worker EMAIL THREADS``: waits until the file
+Run as ``python -m tests.support.rate_limit_worker EMAIL THREADS``: waits until the file
 named by ``BETATEL_IT_START`` exists, fires ``THREADS`` public resends at once
 and prints how many were admitted and limited as JSON.
 """

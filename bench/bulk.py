@@ -239,7 +239,7 @@ def _one_run(
 
 def _default_concurrency(env: dict[str, str]) -> dict[str, Any]:
     """INLINE_CONCURRENCY (the command's default) and TASK_CONCURRENCY, as configured."""
-    from tests.services import in_django
+    from tests.support.real_services import in_django
 
     result: dict[str, Any] = in_django(
         "from betatel_reset.conf import app_settings as s\n"

@@ -252,7 +252,7 @@ def gunicorn(
 
 
 def postgres_reachable() -> bool:
-    from tests.services import PG, REDIS, _reachable
+    from tests.support.real_services import PG, REDIS, _reachable
 
     return _reachable(PG) and _reachable(REDIS)
 
@@ -262,11 +262,11 @@ def scratch_database(kind: str) -> Iterator[dict[str, str]]:
     """A fresh, migrated database for the bench site; yields the env a child needs.
 
     ``postgres``: a new database on 127.0.0.1:5432 (and a Redis key prefix),
-    dropped afterwards, via :func:`tests.services.scratch_database`.
+    dropped afterwards, via :func:`tests.support.real_services.scratch_database`.
     ``sqlite``: a file in a temporary directory.
     """
     if kind == "postgres":
-        from tests.services import scratch_database as pg_scratch
+        from tests.support.real_services import scratch_database as pg_scratch
 
         with pg_scratch() as env:
             name = env["BETATEL_IT_DB_NAME"]

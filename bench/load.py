@@ -3,9 +3,10 @@
     python -m bench.load             # 400 POSTs, 32 at a time
     python -m bench.load --short     # 120 POSTs: what CI runs (tests/test_load.py)
 
-The demo's URLs with ``tests.settings_services`` (PostgreSQL, Redis cache) on a
-scratch database and Redis key prefix (``tests.services.scratch_database``),
-served by ``gunicorn --workers 2`` on a free loopback port, calling a fake
+The demo's URLs with ``tests.support.settings.postgres_redis`` (PostgreSQL, Redis
+cache) on a scratch database and Redis key prefix
+(``tests.support.real_services.scratch_database``), served by
+``gunicorn --workers 2`` on a free loopback port, calling a fake
 Betatel over TLS with ``--latency-ms`` per answer. A bounded pool of client
 threads, each with its own ``requests`` session (one GET for the CSRF cookie
 and token, then POSTs), sends the POSTs spread over ``--addresses`` addresses
@@ -37,7 +38,7 @@ import requests
 from bench.harness import Result, Row, command_line, gunicorn, median, percentile
 
 RESEND_PATH = "/reset-password/resend/"
-TOKEN = "fake-token-for-tests"  # the token tests.settings_services sends
+TOKEN = "fake-token-for-tests"  # the token tests.support.settings.postgres_redis sends
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,7 @@ class _Client(threading.local):
 def run_load(config: LoadConfig) -> LoadReport:
     """Start everything, fire the POSTs, collect the report; stops what it started."""
     from betatel_reset.testing import FakeBetatelServer, make_tls_context
-    from tests.services import scratch_database
+    from tests.support.real_services import scratch_database
 
     context, ca_bundle = make_tls_context()
     report = LoadReport(config)
@@ -223,7 +224,7 @@ def _fire(base: str, config: LoadConfig, report: LoadReport) -> None:
 def _audit_counts(database: str) -> dict[str, dict[str, int]]:
     import psycopg
 
-    from tests.services import PG
+    from tests.support.real_services import PG
 
     with psycopg.connect(host=PG[0], port=PG[1], user="postgres", dbname=database) as conn:
         rows = conn.execute(
@@ -287,7 +288,7 @@ def main(argv: list[str] | None = None) -> Result:
     if overrides:
         config = LoadConfig(**{**asdict(config), **overrides})
 
-    from tests.services import PG, REDIS, _reachable
+    from tests.support.real_services import PG, REDIS, _reachable
 
     if not (_reachable(PG) and _reachable(REDIS)):
         raise SystemExit("bench.load needs PostgreSQL and Redis on 127.0.0.1")

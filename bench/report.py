@@ -296,8 +296,9 @@ def _load(result: dict[str, Any]) -> str:
     data = result["details"][0]
     cfg = data["config"]
     lines.append(
-        "The demo's URLs with `tests.settings_services` (PostgreSQL, Redis cache) on a "
-        "scratch database and Redis key prefix, served by `gunicorn --workers 2`, calling "
+        "The demo's URLs with `tests.support.settings.postgres_redis` (PostgreSQL, Redis "
+        "cache) on a scratch database and Redis key prefix, served by "
+        "`gunicorn --workers 2`, calling "
         f"the fake Betatel over TLS with {cfg['latency'] * 1000:.0f} ms latency. "
         f"{cfg['posts']} POSTs, {cfg['concurrency']} at a time from a bounded pool of "
         "client threads, each with its own `requests` session (GET for the CSRF cookie and "

@@ -284,7 +284,7 @@ def _probe_postgres(name: str, n: int = 200) -> dict[str, float]:
     and a ``SELECT`` of a user by address (as Django's form does)."""
     import psycopg
 
-    from tests.services import PG
+    from tests.support.real_services import PG
 
     insert = (
         "INSERT INTO betatel_reset_resendattempt (created_at, email, source, outcome,"
@@ -381,7 +381,7 @@ def run_config(
 
 def _count_rows(env: dict[str, str]) -> dict[str, Any]:
     """Audit rows written, and sessions created (the POST should create none)."""
-    from tests.services import in_django
+    from tests.support.real_services import in_django
 
     result: dict[str, Any] = in_django(
         "from django.contrib.sessions.models import Session\n"

@@ -9,7 +9,9 @@ from django.core.cache import caches
 
 from betatel_reset.backends import http as http_backend
 from betatel_reset.backends import locmem
-from tests.fake_betatel_fixtures import *  # noqa: F403  (fake_betatel, fake_betatel_tls)
+
+# fake_betatel, fake_betatel_tls: a fake Betatel API on 127.0.0.1.
+pytest_plugins = ["tests.support.fake_betatel"]
 
 ENDPOINT = "https://api.betatel.test/api/auth/reset-password/resend"
 TOKEN = "fake-token-for-tests"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime
+import json
+import time
 from io import StringIO
 from typing import Any
 
@@ -48,14 +50,24 @@ def only_row() -> ResendAttempt:
 
 
 def test_sent(mocked: responses.RequestsMock) -> None:
-    mocked.post(ENDPOINT, json={"message": "Reset password email sent successfully"})
-    resend_reset_email("Ada@Example.com", source=Source.COMMAND)
+    def answer_after_50_ms(request: Any) -> tuple[int, dict[str, str], str]:
+        time.sleep(0.05)
+        return 200, {}, json.dumps({"message": "Reset password email sent successfully"})
+
+    mocked.add_callback(
+        responses.POST, ENDPOINT, callback=answer_after_50_ms, content_type="application/json"
+    )
+    started = time.monotonic()
+    result = resend_reset_email("Ada@Example.com", source=Source.COMMAND)
+    elapsed = time.monotonic() - started
     row = only_row()
     assert row.email == "Ada@example.com"
     assert row.outcome == Outcome.SENT
     assert row.source == Source.COMMAND
     assert row.status_code == 200
-    assert row.duration_ms >= 0
+    # The whole send in milliseconds, Betatel's 50 ms included: what the caller was told.
+    assert row.duration_ms == round(result.duration * 1000)
+    assert 50 <= row.duration_ms <= round(elapsed * 1000)
     assert row.actor is None
     assert row.created_at <= timezone.now()
 

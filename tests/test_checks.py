@@ -33,7 +33,7 @@ def test_e001_not_raised_for_console_backend(settings: Any) -> None:
 
 
 def test_e001_not_raised_with_a_provider(settings: Any) -> None:
-    configure(settings, TOKEN_PROVIDER="tests.providers.static_provider")
+    configure(settings, TOKEN_PROVIDER="tests.support.token_providers.static_provider")
     assert ids() == []
 
 
@@ -43,7 +43,7 @@ def test_e002_unimportable_backend(settings: Any) -> None:
 
 
 def test_e003_unimportable_provider(settings: Any) -> None:
-    configure(settings, TOKEN_PROVIDER="tests.providers.nothing_here")
+    configure(settings, TOKEN_PROVIDER="tests.support.token_providers.nothing_here")
     assert ids() == ["betatel_reset.E003"]
 
 

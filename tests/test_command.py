@@ -19,7 +19,7 @@ from betatel_reset.choices import Outcome, Source
 from betatel_reset.models import ResendAttempt
 
 from .conftest import TOKEN, expect_resends
-from .services import ROOT
+from .support.real_services import ROOT
 
 pytestmark = pytest.mark.django_db
 

@@ -17,9 +17,7 @@ from betatel_reset.testing import (
     RecordedRequest,
     unused_port_url,
 )
-
-# Harmless once tests/conftest.py star-imports them as well.
-from tests.fake_betatel_fixtures import FAKE_BETATEL_TOKEN
+from tests.support.fake_betatel import FAKE_BETATEL_TOKEN
 
 AUTH = {"Authorization": f"Bearer {FAKE_BETATEL_TOKEN}"}
 EMAIL = {"email": "ada@example.com"}

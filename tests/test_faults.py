@@ -29,7 +29,7 @@ from betatel_reset.services import resend_reset_email
 from betatel_reset.signals import resend_failed, resend_sent
 from betatel_reset.testing import RESEND_PATH, Behaviour, FakeBetatelServer, unused_port_url
 from tests.conftest import ENDPOINT
-from tests.fake_betatel_fixtures import FAKE_BETATEL_TOKEN
+from tests.support.fake_betatel import FAKE_BETATEL_TOKEN
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -1,5 +1,5 @@
 """Build the package, install the wheel into a fresh virtualenv beside an
-existing site (tests/example_site), follow the README's steps, and use it."""
+existing site (tests/sites/example_site), follow the README's steps, and use it."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import pytest
 
 from betatel_reset.testing import FakeBetatelServer
 
-from .services import ROOT, require_services
+from .support.real_services import ROOT, require_services
 
 pytestmark = pytest.mark.services
 
@@ -89,7 +89,12 @@ def test_installs_into_an_existing_site(
     run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", wheel, "redis")
 
     site = tmp_path / "site"
-    shutil.copytree(ROOT / "tests" / "example_site", site)
+    # Its database is created by the migrate below, never copied from a local run.
+    shutil.copytree(
+        ROOT / "tests" / "sites" / "example_site",
+        site,
+        ignore=shutil.ignore_patterns("site.sqlite3", "__pycache__"),
+    )
     prefix = f"example-{uuid.uuid4().hex[:8]}"
     env = {
         key: value

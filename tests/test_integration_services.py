@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from .services import ROOT, in_django, require_services, scratch_database
+from .support.process_barrier import ProcessBarrier
+from .support.real_services import ROOT, in_django, require_services, scratch_database
 
 pytestmark = pytest.mark.services
 
@@ -18,13 +18,12 @@ THREADS = 12
 LIMIT = 5
 
 
-def test_concurrent_processes_admit_exactly_the_limit(tmp_path: Path) -> None:
+def test_concurrent_processes_admit_exactly_the_limit() -> None:
     require_services()
-    start = tmp_path / "go"
-    with scratch_database() as env:
+    with scratch_database() as env, ProcessBarrier() as barrier:
         env = {
             **env,
-            "BETATEL_IT_START": str(start),
+            "BETATEL_IT_BARRIER": barrier.address,
             "BETATEL_IT_RATE_LIMIT_EMAIL": f"{LIMIT}/h",
         }
         procs = [
@@ -32,7 +31,7 @@ def test_concurrent_processes_admit_exactly_the_limit(tmp_path: Path) -> None:
                 [
                     sys.executable,
                     "-m",
-                    "tests.services_worker",
+                    "tests.support.rate_limit_worker",
                     "target@example.com",
                     str(THREADS),
                 ],
@@ -43,7 +42,9 @@ def test_concurrent_processes_admit_exactly_the_limit(tmp_path: Path) -> None:
             )
             for _ in range(PROCESSES)
         ]
-        start.touch()
+        # Every process has set up Django and opened its connections: all
+        # PROCESSES x THREADS resends start together.
+        barrier.release(procs)
         totals = {"sent": 0, "limited": 0}
         for proc in procs:
             out, _ = proc.communicate(timeout=120)

@@ -9,7 +9,7 @@ import pytest
 
 from bench.load import LoadConfig, run_load
 
-from .services import require_services
+from .support.real_services import require_services
 
 pytestmark = pytest.mark.services
 

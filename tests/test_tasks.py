@@ -29,9 +29,9 @@ from betatel_reset.choices import Source
 from betatel_reset.exceptions import ConfigurationError
 from betatel_reset.models import ResendAttempt
 from betatel_reset.testing import Behaviour, FakeBetatelServer
-from tests.fake_betatel_fixtures import FAKE_BETATEL_TOKEN
+from tests.support.fake_betatel import FAKE_BETATEL_TOKEN
 
-from .services import ROOT, in_django, run_scenarios
+from .support.real_services import ROOT, in_django, run_scenarios
 
 FRAMEWORK = "django.tasks" if find_spec("django.tasks") else "django_tasks"
 DUMMY = f"{FRAMEWORK}.backends.dummy.DummyBackend"
@@ -261,10 +261,10 @@ def test_a_queue_backend_is_not_capped(
 
 
 def test_database_backend_with_its_worker() -> None:
-    """tests/tasks_db_scenarios.py, in its own process: it needs django-tasks-db
+    """tests/support/tasks_db_scenarios.py, in its own process: it needs django-tasks-db
     installed, which tests.settings leaves out (on Django 6.1 its JSONField
     makes every system check run touch the database)."""
-    run_scenarios("tests.settings_tasks_db", "tests/tasks_db_scenarios.py")
+    run_scenarios("tests.support.settings.tasks_db", "tests/support/tasks_db_scenarios.py")
 
 
 STATE = """
@@ -285,7 +285,7 @@ def test_a_killed_worker_loses_no_address(tmp_path: Path) -> None:
     with FakeBetatelServer(token=FAKE_BETATEL_TOKEN, latency=0.3) as betatel:
         env = {
             **os.environ,
-            "DJANGO_SETTINGS_MODULE": "tests.settings_tasks_db",
+            "DJANGO_SETTINGS_MODULE": "tests.support.settings.tasks_db",
             "BETATEL_TEST_DB": str(tmp_path / "db.sqlite3"),
             "BETATEL_TEST_API_URL": betatel.url,
             "PYTHONPATH": str(ROOT),
@@ -297,7 +297,7 @@ def test_a_killed_worker_loses_no_address(tmp_path: Path) -> None:
             f"print(enqueue_in_chunks({addresses!r}, source='task', actor=None))\n",
             env,
         )
-        assert chunks == 4  # of 3 addresses (tests.settings_tasks_db)
+        assert chunks == 4  # of 3 addresses (tests.support.settings.tasks_db)
 
         worker = subprocess.Popen(
             [sys.executable, "-m", "django", "db_worker", "--no-startup-delay", "--no-reload"],

@@ -49,7 +49,7 @@ def test_provider_returning_nothing_means_no_token(settings: Any) -> None:
     assert get_token() is None
 
 
-@pytest.mark.parametrize("provider", ["tests.providers.missing", 42])
+@pytest.mark.parametrize("provider", ["tests.support.token_providers.missing", 42])
 def test_bad_provider_is_a_configuration_error(settings: Any, provider: Any) -> None:
     settings.BETATEL_RESET = {"TOKEN_PROVIDER": provider}
     with pytest.raises(ConfigurationError, match="TOKEN_PROVIDER"):

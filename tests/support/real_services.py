@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PG = ("127.0.0.1", 5432)
 REDIS = ("127.0.0.1", 6379)
 
@@ -61,7 +61,7 @@ def scratch_database() -> Iterator[dict[str, str]]:
     admin.execute(f'CREATE DATABASE "{name}"')
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings_services",
+        "DJANGO_SETTINGS_MODULE": "tests.support.settings.postgres_redis",
         "BETATEL_IT_DB_NAME": name,
         "BETATEL_IT_CACHE_PREFIX": name,
         "PYTHONPATH": str(ROOT),

@@ -1,6 +1,6 @@
 """The admin actions with a custom user model and the site's own user admin.
 
-Run in a process of its own (``--ds=tests.settings_custom_user``) by
+Run in a process of its own (``--ds=tests.support.settings.custom_user``) by
 ``tests/test_admin.py::test_custom_user_model_and_custom_admin``: the file name
 keeps the main run, whose ``AUTH_USER_MODEL`` is ``auth.User``, from collecting it.
 """
@@ -19,8 +19,8 @@ from betatel_reset.backends import locmem
 from betatel_reset.choices import Source
 from betatel_reset.models import ResendAttempt
 from tests.conftest import grant
-from tests.custom_user.admin import MemberAdmin, make_staff
-from tests.custom_user.models import Member
+from tests.sites.custom_user.admin import MemberAdmin, make_staff
+from tests.sites.custom_user.models import Member
 
 pytestmark = pytest.mark.django_db
 

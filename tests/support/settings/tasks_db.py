@@ -1,6 +1,6 @@
 """Test settings with django-tasks-db's ``DatabaseBackend`` as the task backend.
 
-Used by ``tests/tasks_db_scenarios.py`` (under pytest) and by the processes of
+Used by ``tests/support/tasks_db_scenarios.py`` (under pytest) and by the processes of
 the killed-worker test in ``tests/test_tasks.py``, which share a SQLite file
 and a fake Betatel API given by ``BETATEL_TEST_DB`` and ``BETATEL_TEST_API_URL``.
 """

@@ -1,6 +1,6 @@
 """django-tasks-db's DatabaseBackend and its worker, run in this test process.
 
-Run in a process of its own (``--ds=tests.settings_tasks_db``, which installs
+Run in a process of its own (``--ds=tests.support.settings.tasks_db``, which installs
 django-tasks-db) by ``tests/test_tasks.py::test_database_backend_with_its_worker``;
 the file name keeps the main run from collecting it.
 """

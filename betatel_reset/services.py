@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import DatabaseError
+from django.dispatch import Signal
 from django.http import HttpRequest
 from django.views.decorators.debug import sensitive_variables
 
@@ -75,9 +76,7 @@ def resend_reset_email(
         source=_source(source, request),
         actor=_actor(actor, request),
     )
-    resend_requested.send(
-        sender=attempt.source, email=attempt.address, source=attempt.source, actor=attempt.actor
-    )
+    _announce(resend_requested, attempt.source, **attempt.signal_args())
     failure: BetatelResetError | ConfigurationError | None = None
     try:
         if _applies_rate_limits(attempt.source, rate_limit):
@@ -153,17 +152,17 @@ class _Attempt:
             duration=time.monotonic() - self.started,
         )
         self._finish(Outcome.SENT, response.status_code, "", f"HTTP {response.status_code}")
-        resend_sent.send(sender=self.source, result=result, **self._signal_args())
+        _announce(resend_sent, self.source, result=result, **self.signal_args())
         return result
 
     def failed(self, error: BetatelResetError | ConfigurationError) -> None:
         status = getattr(error, "status_code", None)
         self._finish(error.outcome, status, _detail(error), str(error))
-        resend_failed.send(
-            sender=self.source, outcome=error.outcome, error=error, **self._signal_args()
+        _announce(
+            resend_failed, self.source, outcome=error.outcome, error=error, **self.signal_args()
         )
 
-    def _signal_args(self) -> dict[str, Any]:
+    def signal_args(self) -> dict[str, Any]:
         return {"email": self.address, "source": self.source, "actor": self.actor}
 
     def _finish(self, outcome: Outcome, status: int | None, detail: str, why: str) -> None:
@@ -178,6 +177,17 @@ class _Attempt:
             why,
             duration * 1000,
         )
+
+
+def _announce(signal: Signal, sender: Source, **kwargs: Any) -> None:
+    """Send ``signal`` to every receiver, whatever one of them raises.
+
+    A receiver cannot change what happened: a sent email stays sent (and is
+    not sent twice because the page failed after it). Django's
+    ``send_robust`` logs what a receiver raised on the ``django.dispatch``
+    logger, at ERROR with its traceback.
+    """
+    signal.send_robust(sender=sender, **kwargs)
 
 
 def _record(

@@ -3,7 +3,9 @@
 Each is sent with ``sender`` set to the :class:`~betatel_reset.choices.Source`
 member of the attempt (``Source.WEB``, ``Source.ADMIN`` …), so a receiver can
 listen to one source only: ``resend_sent.connect(handler, sender=Source.ADMIN)``.
-No signal carries the API token.
+No signal carries the API token. Signals are sent with ``send_robust``: a
+receiver that raises changes nothing (a sent email is still reported as sent)
+and Django logs what it raised on the ``django.dispatch`` logger.
 
 ``resend_requested(sender, email, source, actor)``
     before anything else happens (rate limits included).

@@ -25,9 +25,10 @@ from betatel_reset.exceptions import (
     UpstreamRateLimited,
     UpstreamUnavailable,
 )
+from betatel_reset.models import ResendAttempt
 from betatel_reset.services import resend_reset_email
 
-from .conftest import ENDPOINT, TOKEN, make_jwt
+from .conftest import ENDPOINT, TOKEN, expect_resends, make_jwt
 
 SECRET_TOKEN = "fake-secret-token-must-never-leak"
 
@@ -477,3 +478,42 @@ def test_raised_errors_carry_no_frame_holding_the_token(
             assert secret_token not in repr(value)
         tb = tb.tb_next
     assert frames >= 1
+
+
+@pytest.fixture
+def raising_receivers() -> Any:
+    """A site's receivers on every signal, each of which raises."""
+    from betatel_reset.signals import resend_failed, resend_requested, resend_sent
+
+    def broken(**kwargs: Any) -> None:
+        raise RuntimeError("a site's receiver is broken")
+
+    signals = (resend_requested, resend_sent, resend_failed)
+    for signal in signals:
+        signal.connect(broken, dispatch_uid="test-broken")
+    yield
+    for signal in signals:
+        signal.disconnect(dispatch_uid="test-broken")
+
+
+@pytest.mark.django_db
+def test_a_raising_receiver_changes_no_outcome(
+    mocked: responses.RequestsMock,
+    raising_receivers: None,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    expect_resends(mocked, sent="ada@example.com", unknown="ghost@example.com")
+    assert resend_reset_email("ada@example.com").outcome == Outcome.SENT
+    with pytest.raises(AddressRejected):
+        resend_reset_email("ghost@example.com")
+    assert len(mocked.calls) == 2  # each sent once, never again
+    assert list(ResendAttempt.objects.values_list("outcome", flat=True).order_by("id")) == [
+        Outcome.SENT,
+        Outcome.UNKNOWN_ACCOUNT,
+    ]
+    # Logged with its traceback, once per signal sent: requested and sent,
+    # then requested and failed.
+    raised = [r for r in caplog.records if r.name == "django.dispatch"]
+    assert len(raised) == 4
+    assert all(r.levelno == logging.ERROR for r in raised)
+    assert all(r.exc_info and r.exc_info[0] is RuntimeError for r in raised)

@@ -90,6 +90,24 @@ def test_success_redirects_back_with_a_message(
     assert "Ada@example.com" not in text(page)  # the form starts empty again
 
 
+def test_a_raising_resend_sent_receiver_does_not_turn_a_send_into_a_500(
+    client: Client, locmem_backend: None
+) -> None:
+    from betatel_reset.signals import resend_sent
+
+    def broken(**kwargs: Any) -> None:
+        raise RuntimeError("a site's receiver is broken")
+
+    resend_sent.connect(broken, dispatch_uid="test-broken")
+    try:
+        response = client.post(RESEND, {"email": "ada@example.com"})
+    finally:
+        resend_sent.disconnect(dispatch_uid="test-broken")
+    assert response.status_code == 302
+    assert [r.email for r in locmem.outbox] == ["ada@example.com"]
+    assert SUCCESS in text(client.get(RESEND))
+
+
 def test_upstream_is_called_and_its_text_never_shown(
     client: Client, mocked: responses.RequestsMock
 ) -> None:

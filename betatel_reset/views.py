@@ -38,8 +38,11 @@ from .services import resend_reset_email
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
 
-#: Where the expired-link page keeps an address that arrived in its URL.
-PREFILL_SESSION_KEY = "_betatel_reset_prefill_email"
+#: The cookie the expired-link page keeps an address in between the redirect
+#: and the page view: signed, scoped to the page's path, read once.
+PREFILL_COOKIE = "betatel_reset_prefill"
+#: How long the address may wait for that page view, in seconds.
+PREFILL_MAX_AGE = 300
 
 
 @method_decorator(
@@ -122,9 +125,14 @@ class ExpiredLinkView(ResendView):
     """Where a site sends users whose reset link has expired.
 
     A link may carry the address, ``?email=ada@example.com``, to fill in the
-    form. Like Django's reset-confirm view does with its token, the address is
-    moved into the session and the browser redirected to the clean URL, so it
-    does not linger in the address bar, history or ``Referer`` headers.
+    form. Like Django's reset-confirm view does with its token, the page takes
+    it out of the URL at once, so it does not linger in the address bar,
+    history or ``Referer`` headers: the address goes into a short-lived signed
+    cookie scoped to this page's path (HttpOnly, SameSite=Lax, Secure over
+    HTTPS), and the browser is redirected to the clean URL, whose view reads
+    the cookie once and deletes it. Nothing is written on the server: these
+    GETs are the links users arrive by, and neither a flood of them nor a
+    database outage may touch the session table.
     """
 
     template_name = "betatel_reset/expired.html"
@@ -135,23 +143,44 @@ class ExpiredLinkView(ResendView):
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if self.prefill_parameter in request.GET:
             return self.stash_prefill()
-        return super().get(request, *args, **kwargs)
+        response = super().get(request, *args, **kwargs)
+        if PREFILL_COOKIE in request.COOKIES:
+            response.delete_cookie(PREFILL_COOKIE, path=self.cookie_path, samesite="Lax")
+        return response
+
+    @property
+    def cookie_path(self) -> str:
+        """This page's path, with or without its trailing slash."""
+        return self.request.path.rstrip("/") or "/"
 
     def stash_prefill(self) -> HttpResponse:
         """Keep a valid address for the next page view; drop an invalid one."""
         query = self.request.GET.copy()
         form = self.get_form_class()(data={"email": query.pop(self.prefill_parameter)[-1]})
-        if form.is_valid():
-            self.request.session[PREFILL_SESSION_KEY] = form.cleaned_data["email"]
-        else:
-            self.request.session.pop(PREFILL_SESSION_KEY, None)
         url = self.request.path + (f"?{query.urlencode()}" if query else "")
         response = HttpResponseRedirect(url)
         response["Referrer-Policy"] = "no-referrer"
+        if form.is_valid():
+            response.set_signed_cookie(
+                PREFILL_COOKIE,
+                form.cleaned_data["email"],
+                salt=PREFILL_COOKIE,
+                max_age=PREFILL_MAX_AGE,
+                path=self.cookie_path,
+                secure=self.request.is_secure(),
+                httponly=True,
+                samesite="Lax",
+            )
+        else:
+            response.delete_cookie(PREFILL_COOKIE, path=self.cookie_path, samesite="Lax")
         return response
 
     def get_initial(self) -> dict[str, Any]:
         initial = super().get_initial()
-        if self.request.method == "GET" and PREFILL_SESSION_KEY in self.request.session:
-            initial["email"] = self.request.session.pop(PREFILL_SESSION_KEY)
+        if self.request.method == "GET":
+            address = self.request.get_signed_cookie(
+                PREFILL_COOKIE, default=None, salt=PREFILL_COOKIE, max_age=PREFILL_MAX_AGE
+            )
+            if address is not None:
+                initial["email"] = address
         return initial

@@ -18,7 +18,7 @@ from django.urls import reverse
 
 from betatel_reset.backends import locmem
 from betatel_reset.models import ResendAttempt
-from betatel_reset.views import PREFILL_SESSION_KEY
+from betatel_reset.views import PREFILL_COOKIE
 
 from .conftest import ENDPOINT, expect_resends
 
@@ -284,20 +284,47 @@ def test_rate_limit_answers_429_with_retry_after(
     assert len(locmem.outbox) == 1
 
 
-def test_expired_link_moves_the_address_into_the_session(client: Client) -> None:
+def test_expired_link_moves_the_address_into_a_signed_cookie(client: Client) -> None:
     response = client.get(EXPIRED, {"email": "Ada@Example.COM"})
 
     assert response.status_code == 302
     assert response["Location"] == EXPIRED
     assert response["Referrer-Policy"] == "no-referrer"
     assert_no_store(response)
-    assert client.session[PREFILL_SESSION_KEY] == "Ada@example.com"
+    cookie = response.cookies[PREFILL_COOKIE]
+    assert "Ada@example.com" not in cookie.value.split(":")[-1]  # signed, not just echoed
+    assert cookie["path"] == EXPIRED.rstrip("/")
+    assert cookie["httponly"] is True
+    assert cookie["samesite"] == "Lax"
+    assert cookie["secure"] == ""  # plain HTTP here; see the HTTPS test
+    assert 0 < int(cookie["max-age"]) <= 300
 
     page = client.get(EXPIRED)
     assert page.status_code == 200
     assert 'value="Ada@example.com"' in text(page)
-    assert PREFILL_SESSION_KEY not in client.session
+    assert page.cookies[PREFILL_COOKIE].value == ""  # deleted once read
     assert 'value="Ada@example.com"' not in text(client.get(EXPIRED))  # used once
+
+
+def test_expired_link_cookie_is_secure_over_https(client: Client) -> None:
+    response = client.get(EXPIRED, {"email": "ada@example.com"}, secure=True)
+    assert response.cookies[PREFILL_COOKIE]["secure"] is True
+
+
+def test_expired_link_ignores_a_forged_or_stale_cookie(client: Client) -> None:
+    client.cookies[PREFILL_COOKIE] = "victim@example.com"  # not signed by the site
+    assert "victim@example.com" not in text(client.get(EXPIRED))
+
+
+def test_expired_link_does_not_touch_the_database(client: Client, django_db_blocker: Any) -> None:
+    """These GETs are the links users arrive by: no session row per visit (a
+    free way to fill a site's table), and no 500 while the database is down.
+    Any query while blocked raises and fails the test."""
+    with django_db_blocker.block():
+        response = client.get(EXPIRED, {"email": "ada@example.com"})
+        page = client.get(EXPIRED)
+    assert (response.status_code, page.status_code) == (302, 200)
+    assert 'value="ada@example.com"' in text(page)
 
 
 @pytest.mark.parametrize(
@@ -311,7 +338,7 @@ def test_expired_link_with_an_invalid_address_drops_it(client: Client, value: st
     assert response.status_code == 302
     assert response["Location"] == EXPIRED
     assert response["Referrer-Policy"] == "no-referrer"
-    assert PREFILL_SESSION_KEY not in client.session
+    assert PREFILL_COOKIE not in response.cookies or response.cookies[PREFILL_COOKIE].value == ""
     page = text(client.get(EXPIRED))
     assert "<script>alert" not in page
     assert "not-an-email" not in page

@@ -17,6 +17,7 @@ class Outcome(models.TextChoices):
     SENT = "sent", _("Sent")
     UNKNOWN_ACCOUNT = "unknown_account", _("Unknown account")
     RATE_LIMITED = "rate_limited", _("Rate limited locally")
+    CACHE_UNAVAILABLE = "cache_unavailable", _("Refused: cache unavailable")
     UPSTREAM_RATE_LIMITED = "upstream_rate_limited", _("Rate limited by Betatel")
     AUTH_FAILED = "auth_failed", _("Token rejected")
     FAILED = "failed", _("Failed")

@@ -36,6 +36,7 @@ DEFAULTS: dict[str, Any] = {
     "RATE_LIMIT_IP": "20/h",
     "CLIENT_IP_HEADER": None,
     "CACHE_ALIAS": "default",
+    "CACHE_FAILURE": "closed",
     # Upstream outage protection.
     "CIRCUIT_FAILURE_THRESHOLD": 5,
     "CIRCUIT_COOLDOWN": 30.0,
@@ -146,6 +147,12 @@ class AppSettings:
     @property
     def CACHE_ALIAS(self) -> str:
         return str(self._get("CACHE_ALIAS"))
+
+    @property
+    def CACHE_FAILURE(self) -> str:
+        """``"closed"``: refuse public resends while the cache is down;
+        ``"open"``: send them without counting limits."""
+        return str(self._get("CACHE_FAILURE"))
 
     @property
     def cache_backend(self) -> str:

@@ -5,6 +5,7 @@ They are split by what a caller must do differently::
     BetatelResetError                 anything that stopped a resend
     ├── InvalidAddress                the address is not a valid email: fix the input
     ├── RateLimitExceeded             our own limit: wait ``retry_after`` seconds
+    ├── LimitsUnavailable             the cache is down, so limits cannot be counted
     ├── AuthenticationFailed          401/403: the API token is wrong or expired
     ├── AddressRejected               other 4xx: Betatel refused the address (unknown account)
     ├── UpstreamRateLimited           429: Betatel asks us to slow down
@@ -76,6 +77,14 @@ class RateLimitExceeded(BetatelResetError):
     def __init__(self, description: str | None = None, *, scope: str, retry_after: float) -> None:
         super().__init__(description, retry_after=retry_after)
         self.scope = scope
+
+
+class LimitsUnavailable(BetatelResetError):
+    """The cache that counts the public rate limits cannot be reached; with
+    ``CACHE_FAILURE = "closed"`` (the default) nothing is sent."""
+
+    outcome = Outcome.CACHE_UNAVAILABLE
+    default_description = "The cache that counts rate limits is unavailable."
 
 
 class AuthenticationFailed(BetatelResetError):

@@ -19,13 +19,13 @@ import re
 import time
 from dataclasses import dataclass
 
-from django.core.cache import caches
 from django.http import HttpRequest
 from django.utils.crypto import salted_hmac
 
 from .addresses import mailbox_key
+from .cache import CacheDown, reaching
 from .conf import app_settings
-from .exceptions import ConfigurationError, RateLimitExceeded
+from .exceptions import ConfigurationError, LimitsUnavailable, RateLimitExceeded
 
 KEY_PREFIX = "betatel_reset:rl"
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -98,20 +98,20 @@ def _hash(scope: str, material: str) -> str:
 
 def _hit(scope: str, material: str, rate: Rate, now: float) -> None:
     """Count one request; raise :class:`RateLimitExceeded` past the limit."""
-    cache = caches[app_settings.CACHE_ALIAS]
     window = int(now // rate.period)
     key = f"{KEY_PREFIX}:{scope}:{_hash(scope, material)}:{rate.period}:{window}"
     # The key outlives its window a little so clock skew between servers
     # cannot resurrect it.
     timeout = rate.period + 60
-    if cache.add(key, 1, timeout):
-        count = 1
-    else:
-        try:
-            count = cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.add(key, 0, timeout)
-            count = cache.incr(key)
+    with reaching("rate limits") as cache:
+        if cache.add(key, 1, timeout):
+            count = 1
+        else:
+            try:
+                count = cache.incr(key)
+            except ValueError:  # expired between add and incr
+                cache.add(key, 0, timeout)
+                count = cache.incr(key)
     if count > rate.limit:
         retry_after = max(1, math.ceil((window + 1) * rate.period - now))
         raise RateLimitExceeded(scope=scope, retry_after=retry_after)
@@ -123,25 +123,38 @@ def check_rate_limits(address: str, request: HttpRequest | None) -> None:
     The per-IP limit is checked first, so a client already over it cannot use
     up someone's per-address allowance. The same counters run whether or not
     the account exists: the answer reveals nothing.
+
+    While the cache is unreachable, :class:`LimitsUnavailable` is raised (nothing
+    is sent), or with ``CACHE_FAILURE = "open"`` the resend goes ahead uncounted.
     """
     now = time.time()
     ip_rate = _rate_setting("RATE_LIMIT_IP", app_settings.RATE_LIMIT_IP)
-    if ip_rate is not None and request is not None:
-        _hit("ip", client_ip(request), ip_rate, now)
     email_rate = _rate_setting("RATE_LIMIT_EMAIL", app_settings.RATE_LIMIT_EMAIL)
-    if email_rate is not None:
-        _hit("email", mailbox_key(address), email_rate, now)
+    try:
+        if ip_rate is not None and request is not None:
+            _hit("ip", client_ip(request), ip_rate, now)
+        if email_rate is not None:
+            _hit("email", mailbox_key(address), email_rate, now)
+    except CacheDown:
+        if app_settings.CACHE_FAILURE != "open":
+            raise LimitsUnavailable() from None
 
 
 def clear_rate_limits(address: str) -> int:
-    """Forget the current window's count for ``address``; returns keys cleared."""
+    """Forget the current window's count for ``address``; returns keys cleared.
+
+    Raises :class:`LimitsUnavailable` while the cache is unreachable.
+    """
     email_rate = _rate_setting("RATE_LIMIT_EMAIL", app_settings.RATE_LIMIT_EMAIL)
     if email_rate is None:
         return 0
-    cache = caches[app_settings.CACHE_ALIAS]
     window = int(time.time() // email_rate.period)
     digest = _hash("email", mailbox_key(address))
     keys = [f"{KEY_PREFIX}:email:{digest}:{email_rate.period}:{w}" for w in (window - 1, window)]
-    found = len(cache.get_many(keys))
-    cache.delete_many(keys)
+    try:
+        with reaching("rate limits") as cache:
+            found = len(cache.get_many(keys))
+            cache.delete_many(keys)
+    except CacheDown:
+        raise LimitsUnavailable() from None
     return found

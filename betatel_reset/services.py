@@ -122,9 +122,12 @@ def _tell_circuit(error: BetatelResetError | ConfigurationError) -> None:
         circuit.record_success()
 
 
-#: Outcomes that are part of a normal day, logged at INFO like a send, so an
-#: unknown account costs no more work than a real one.
-EVERYDAY = frozenset({Outcome.SENT, Outcome.UNKNOWN_ACCOUNT, Outcome.RATE_LIMITED})
+#: Outcomes the site itself must fix, logged at WARNING on every attempt.
+#: Everything else is logged at INFO: sends and unknown accounts alike (so
+#: an unknown account costs no more work than a real one), our own limits, and
+#: outages, which the circuit breaker and the cache announce once, at WARNING,
+#: when they begin and end rather than on every request.
+NEEDS_FIXING = frozenset({Outcome.AUTH_FAILED, Outcome.MISCONFIGURED})
 
 
 def _detail(error: BetatelResetError | ConfigurationError) -> str:
@@ -169,7 +172,7 @@ class _Attempt:
         duration = time.monotonic() - self.started
         _record(self, outcome, status, detail, duration)
         logger.log(
-            logging.INFO if outcome in EVERYDAY else logging.WARNING,
+            logging.WARNING if outcome in NEEDS_FIXING else logging.INFO,
             "Resend to %s from %s: %s (%s) in %.0f ms",
             mask_email(self.address),
             self.source,

@@ -94,6 +94,10 @@ DEFAULTS: dict[str, StrOrPromise] = {
         "Cleared the resend rate limits of %(count)d addresses.",
         "count",
     ),
+    "limits_unavailable": _(
+        "The cache that counts rate limits is unavailable, so nothing was cleared. "
+        "Try again once it is back."
+    ),
     "none_failed": _("None of the selected attempts failed."),
     "nothing_to_retry": _("Nothing to retry: every address was sent successfully since."),
     # The change page's "Send reset email" button.

@@ -97,7 +97,9 @@ class ResendView(FormView):  # type: ignore[type-arg]  # not generic at runtime
             # Betatel down, slow, rate limiting us or rejecting our token, the
             # circuit open, or the site misconfigured: the user can only wait.
             form.add_error(None, self.text("unavailable"))
-            return self.render_to_response(self.get_context_data(form=form), status=503)
+            return self.answered(
+                self.render_to_response(self.get_context_data(form=form), status=503)
+            )
         messages.success(self.request, self.text("sent"))
         return super().form_valid(form)
 
@@ -113,6 +115,17 @@ class ResendView(FormView):  # type: ignore[type-arg]  # not generic at runtime
         form.add_error(None, self.text("rate_limited", wait=wait))
         response = self.render_to_response(self.get_context_data(form=form), status=429)
         response["Retry-After"] = str(seconds)
+        return self.answered(response)
+
+    @staticmethod
+    def answered(response: HttpResponse) -> HttpResponse:
+        """Mark a 503 or 429 as logged already: the service logged the attempt,
+        and an outage is announced once, when the circuit opens. Else Django
+        logs every 5xx at ERROR (``django.request``), which a stock production
+        ``LOGGING`` mails to ``ADMINS``: two emails per user while Betatel is
+        down. (``_has_been_logged`` is the flag Django's ``log_response`` reads.)
+        """
+        response._has_been_logged = True  # type: ignore[attr-defined]
         return response
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy as _
 from .. import texts
 from ..conf import app_settings
 from ..dispatch import sends_inline
+from ..exceptions import LimitsUnavailable
 from ..ratelimit import clear_rate_limits
 from ..selection import Selection, has_field, plan_users
 from .permissions import has_send_reset_email_permission
@@ -116,9 +117,13 @@ def clear_limits(
 ) -> None:
     """Forget the rate-limit counts of ``addresses`` and say how many."""
     count = 0
-    for address in addresses:
-        clear_rate_limits(address)
-        count += 1
+    try:
+        for address in addresses:
+            clear_rate_limits(address)
+            count += 1
+    except LimitsUnavailable:
+        modeladmin.message_user(request, texts.format("limits_unavailable"), messages.ERROR)
+        return
     modeladmin.message_user(request, texts.format("limits_cleared", count=count), messages.SUCCESS)
 
 

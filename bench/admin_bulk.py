@@ -3,8 +3,8 @@
     python -m bench.admin_bulk                 # 1,000 users queued, 100 sent inline
     python -m bench.admin_bulk --n 5000 --inline 200 --latency 0.1
 
-Through the real admin action (Django's test client, ``post=yes``) on a
-throw-away SQLite file: queued (the response time for ``--n`` users,
+Through the real admin action (Django's test client, ``post=yes``) on the bench
+site with a throw-away SQLite file: queued (the response time for ``--n`` users,
 django-tasks-db's backend) and inline (sends per second while the admin waits,
 one at a time and with ``--concurrency``, on the immediate backend).
 """
@@ -14,10 +14,9 @@ from __future__ import annotations
 import tempfile
 import time
 from importlib.util import find_spec
-from pathlib import Path
 from typing import Any
 
-from bench.harness import arguments, finish
+from bench.harness import arguments, finish, site_in_process
 from bench.report import table
 from betatel_reset.testing import FakeBetatelServer
 
@@ -39,7 +38,12 @@ def main(argv: list[str] | None = None) -> None:
         args.n, args.inline, args.latency = 20, 6, 0.01
     with tempfile.TemporaryDirectory() as tmp, FakeBetatelServer(token="bench-token") as fake:
         fake.latency = args.latency
-        _configure(Path(tmp) / "bench.sqlite3", fake.url, args.concurrency, args.n)
+        site_in_process(
+            f"sqlite:///{tmp}/bench.sqlite3?timeout=30&transaction_mode=IMMEDIATE",
+            API_URL=fake.url,
+            BACKEND="http",
+            INLINE_MAX_BATCH=max(args.n, 1),
+        )
         rows = measure(args.n, args.inline, args.concurrency, fake)
     width = max(len(label) for label, _value in rows)
     print(f"admin bulk resend (fake Betatel latency {args.latency * 1000:.0f} ms)")
@@ -51,57 +55,24 @@ def main(argv: list[str] | None = None) -> None:
     finish(args.json, {"admin_bulk": text}, dict(rows))
 
 
-def _configure(db: Path, api_url: str, concurrency: int, n: int) -> None:
-    import django
-    from django.conf import settings
-
-    import tests.settings as base
-
-    values = {name: getattr(base, name) for name in dir(base) if name.isupper()}
-    values.update(
-        INSTALLED_APPS=[*base.INSTALLED_APPS, "django_tasks_db"],
-        DATABASES={
-            "default": {
-                "ENGINE": "django.db.backends.sqlite3",
-                "NAME": str(db),
-                "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE"},
-            }
-        },
-        TASKS=DATABASE,
-        BETATEL_RESET={
-            "API_URL": api_url,
-            "TOKEN": "bench-token",
-            "BACKEND": "http",
-            "INLINE_CONCURRENCY": concurrency,
-            "INLINE_MAX_BATCH": max(n, 1),
-            "CIRCUIT_FAILURE_THRESHOLD": 10_000,
-        },
-        DEBUG=False,
-    )
-    settings.configure(**values)
-    django.setup()
-
-
 def measure(
     n: int, inline: int, concurrency: int, fake: FakeBetatelServer
 ) -> list[tuple[str, str]]:
     from django.conf import settings
     from django.contrib.auth import get_user_model
-    from django.core.management import call_command
     from django.test import Client, override_settings
     from django.urls import reverse
     from django_tasks_db.models import DBTaskResult
 
     from betatel_reset.models import ResendAttempt
 
-    call_command("migrate", verbosity=0)
     users = get_user_model()
     admin = users.objects.create_superuser("bench-admin", "", "pw")  # no address: skipped
     users.objects.bulk_create(
         users(username=f"user{i:06}", email=f"user{i:06}@example.com", password="!")
         for i in range(max(n, inline))
     )
-    client = Client()
+    client = Client(SERVER_NAME="127.0.0.1")
     client.force_login(admin)
     changelist = reverse("admin:auth_user_changelist")
     action: dict[str, Any] = {"action": "resend_reset_email_action", "post": "yes"}

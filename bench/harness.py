@@ -198,11 +198,10 @@ def bench_site(**extra: str) -> Iterator[dict[str, str]]:
         yield env
 
 
-def site_in_process(**betatel: Any) -> Any:
-    """The bench site in this process on in-memory SQLite, migrated; its WSGI app.
+def site_in_process(database: str = "sqlite://:memory:", **betatel: Any) -> Any:
+    """The bench site in this process, its database migrated; its WSGI app.
     ``betatel`` overrides entries of ``BETATEL_RESET``."""
-    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.site_settings"
-    os.environ.pop("BENCH_DATABASE_URL", None)
+    os.environ.update(DJANGO_SETTINGS_MODULE="bench.site_settings", BENCH_DATABASE_URL=database)
     from django.conf import settings
     from django.core.wsgi import get_wsgi_application
 

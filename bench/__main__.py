@@ -17,6 +17,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -51,14 +52,8 @@ def machine() -> str:
     import django
     import requests
 
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
+    model = re.search(r"^model name\s*: (.+)$", Path("/proc/cpuinfo").read_text(), re.MULTILINE)
+    cpu = model.group(1) if model else platform.processor()
     return (
         f"**Machine of the last run:** {os.cpu_count()} cores ({cpu}), "
         f"{platform.platform(terse=True)}; "

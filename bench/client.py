@@ -31,7 +31,7 @@ CLIENTS = {
 }
 
 
-def vendor_resend(host: str, port: int, ca_bundle: str, email: str) -> bytes:
+def vendor_resend(host: str, port: int | None, ca_bundle: str, email: str) -> bytes:
     """Betatel's Python example as published, pointed at the fake and trusting its CA
     (loading one certificate is cheaper than the system store: it favours the snippet)."""
     conn = http.client.HTTPSConnection(
@@ -76,9 +76,7 @@ def run(n: int, rounds: int, rtt: float) -> dict[str, Any]:
         session.trust_env = False
 
         def vendor() -> None:
-            data = vendor_resend(
-                parts.hostname or "", parts.port or 443, upstream.ca_bundle, EMAIL
-            )
+            data = vendor_resend(parts.hostname or "", parts.port, upstream.ca_bundle, EMAIL)
             if b"successfully" not in data:
                 raise RuntimeError(f"vendor snippet: unexpected answer {data[:80]!r}")
 

@@ -181,7 +181,7 @@ def setup_site() -> None:
 
 
 @contextlib.contextmanager
-def bench_site(**extra: str) -> Iterator[dict[str, str]]:
+def bench_site() -> Iterator[dict[str, str]]:
     """``bench.site_settings`` on a new PostgreSQL database, dropped afterwards;
     yields the environment a child process (gunicorn, a worker) needs."""
     from tests.services import in_django, scratch_database
@@ -191,8 +191,6 @@ def bench_site(**extra: str) -> Iterator[dict[str, str]]:
         env = child_env(
             DJANGO_SETTINGS_MODULE="bench.site_settings",
             BENCH_DATABASE_URL=f"postgres://postgres@{HOST}:5432/{name}",
-            BENCH_DATABASE_NAME=name,
-            **extra,
         )
         in_django("from bench.harness import setup_site\nsetup_site()\nprint('{}')", env)
         yield env

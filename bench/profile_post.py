@@ -41,12 +41,11 @@ class InProcessSite:
     def __init__(self) -> None:
         self.app = site_in_process()
         status, headers, body = self.request("GET", OURS)
-        cookies = [v.strip() for k, v in headers if k == "Set-Cookie"]
-        cookie = next(c for c in cookies if c.startswith("csrftoken="))
         match = CSRF_TOKEN.search(body.decode())
         if status != "200 OK" or match is None:
             raise RuntimeError(f"GET {OURS}: {status}, no CSRF token")
-        self.cookie = cookie.split(";", 1)[0]
+        cookies = (v.strip().split(";")[0] for k, v in headers if k == "Set-Cookie")
+        self.cookie = next(c for c in cookies if c.startswith("csrftoken="))
         self.form = urlencode({"email": EMAIL, "csrfmiddlewaretoken": match.group(1)}).encode()
 
     def request(self, method: str, path: str, body: bytes = b"") -> tuple[str, list[Any], bytes]:

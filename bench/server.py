@@ -12,7 +12,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from bench.harness import (
-    HOST,
     LOAD_GENERATOR,
     arguments,
     bench_site,
@@ -78,7 +77,7 @@ def run_config(
         return interleaved(names, rounds, load)
 
 
-def probe_postgres(database: str, n: int) -> dict[str, float]:
+def probe_postgres(url: str, n: int) -> dict[str, float]:
     """Median milliseconds, on one open connection, of what each POST asks the database:
     our audit row as the app writes it (bound client-side, as Django binds), the same
     ``INSERT`` waiting for the disk, and Django's ``SELECT`` of a user by address."""
@@ -95,28 +94,19 @@ def probe_postgres(database: str, n: int) -> dict[str, float]:
         " AND is_active",
     }
     timings: dict[str, list[float]] = {key: [] for key in statements}
-    with psycopg.connect(
-        host=HOST,
-        user="postgres",
-        dbname=database,
-        autocommit=True,
-        cursor_factory=psycopg.ClientCursor,
-    ) as conn:
+    with psycopg.connect(url, autocommit=True, cursor_factory=psycopg.ClientCursor) as conn:
         for i in range(n):
             for key, sql in statements.items():
                 started = time.perf_counter()
                 conn.execute(sql, (f"probe{i}@example.com",))  # type: ignore[arg-type]
                 timings[key].append(time.perf_counter() - started)
         conn.execute("DELETE FROM betatel_reset_resendattempt WHERE email LIKE 'probe%%'")
-        counts = [
-            conn.execute("SELECT count(*) FROM betatel_reset_resendattempt").fetchone(),
-            conn.execute("SELECT count(*) FROM django_session").fetchone(),
-        ]
-    return {
-        **{key: median(values) * 1000 for key, values in timings.items()},
-        "audit_rows": counts[0][0],  # type: ignore[index]
-        "sessions": counts[1][0],  # type: ignore[index]
-    }
+        audit_rows, sessions = conn.execute(  # type: ignore[misc]
+            "SELECT (SELECT count(*) FROM betatel_reset_resendattempt),"
+            " (SELECT count(*) FROM django_session)"
+        ).fetchone()
+    probe = {key: median(values) * 1000 for key, values in timings.items()}
+    return {**probe, "audit_rows": audit_rows, "sessions": sessions}
 
 
 def run(rounds: int, seconds: float, connections: int, probes: int) -> dict[str, Any]:
@@ -127,7 +117,7 @@ def run(rounds: int, seconds: float, connections: int, probes: int) -> dict[str,
             results[config] = run_config(
                 {**env, "BENCH_DATABASE_URL": url}, names, rounds, seconds, connections
             )
-        probe = probe_postgres(env["BENCH_DATABASE_NAME"], probes)
+        probe = probe_postgres(env["BENCH_DATABASE_URL"], probes)
     bad = [m["bad"] for ms in results.values() for each in ms.values() for m in each]
     if any(bad):
         raise RuntimeError(f"{sum(bad)} answers other than the expected status")

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 
 import requests
 
-from bench.harness import CSRF_TOKEN, arguments, finish, gunicorn, percentile
+from bench.harness import CSRF_TOKEN, HOST, arguments, finish, gunicorn, percentile
 from bench.report import table
 
 RESEND_PATH = "/reset-password/resend/"
@@ -89,7 +89,7 @@ def run_load(config: LoadConfig) -> LoadReport:
     import psycopg
 
     from betatel_reset.testing import FakeBetatelServer, make_tls_context
-    from tests.services import PG, scratch_database
+    from tests.services import scratch_database
 
     context, ca_bundle = make_tls_context()
     report = LoadReport(config)
@@ -112,8 +112,8 @@ def run_load(config: LoadConfig) -> LoadReport:
             _fire(served.url, config, report)
         received = Counter(r.json.get("email") for r in fake.requests if isinstance(r.json, dict))
         report.received_per_address = dict(received)
-        database = env["BETATEL_IT_DB_NAME"]
-        with psycopg.connect(host=PG[0], port=PG[1], user="postgres", dbname=database) as conn:
+        database = f"postgres://postgres@{HOST}:5432/{env['BETATEL_IT_DB_NAME']}"
+        with psycopg.connect(database) as conn:
             rows = conn.execute(
                 "SELECT email, outcome, count(*) FROM betatel_reset_resendattempt "
                 "GROUP BY email, outcome"

@@ -235,17 +235,17 @@ def fetch_csrf(base: str, path: str) -> tuple[str, str]:
 
 
 def http_load(
-    url: str, seconds: float, connections: int, body: str = "", cookie: str = "", *, server: int
+    served: Served, path: str, seconds: float, connections: int, body: str = "", cookie: str = ""
 ) -> dict[str, float]:
-    """``connections`` clients requesting ``url`` for ``seconds`` (a GET, or a form POST of
-    ``body`` when given): requests per second, p50 and p99 ms, answers other than 2xx/3xx
-    (``bad``), and the CPU ms per request of process ``server`` and its children and of the
-    whole machine. wrk (``-t1``) when installed, else Python threads, which compete with
-    the server for the cores."""
-    app, machine = cpu_seconds(server), machine_busy_seconds()
+    """``connections`` clients requesting ``path`` of ``served`` for ``seconds`` (a GET, or
+    a form POST of ``body`` when given): requests per second, p50 and p99 ms, answers
+    other than 2xx/3xx (``bad``), and CPU ms per request, gunicorn's and the machine's.
+    wrk (``-t1``) when installed, else Python threads, which compete with gunicorn for
+    the cores."""
+    app, machine = cpu_seconds(served.pid), machine_busy_seconds()
     generator = _wrk if LOAD_GENERATOR == "wrk" else _python_load
-    load = generator(url, seconds, connections, body, cookie)
-    load["app_cpu_ms"] = (cpu_seconds(server) - app) * 1000 / max(1, load["requests"])
+    load = generator(served.url + path, seconds, connections, body, cookie)
+    load["app_cpu_ms"] = (cpu_seconds(served.pid) - app) * 1000 / max(1, load["requests"])
     load["machine_cpu_ms"] = (machine_busy_seconds() - machine) * 1000 / max(1, load["requests"])
     return load
 

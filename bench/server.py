@@ -57,9 +57,7 @@ def run_config(
         def load(name: str, seconds: float = seconds) -> dict[str, Any]:
             path, post = SCENARIOS[name][:2]
             body = form if post else ""
-            return http_load(
-                served.url + path, seconds, connections, body, cookie, server=served.pid
-            )
+            return http_load(served, path, seconds, connections, body, cookie)
 
         for name in names:  # the load generator only counts answers other than 2xx/3xx
             path, post, expected = SCENARIOS[name]

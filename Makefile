@@ -4,6 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: run test lint format bench matrix browser-deps clean
 
@@ -36,8 +37,9 @@ format: $(VENV)/.installed
 matrix: $(VENV)/.installed
 	$(BIN)/nox
 
+# Rewrites the generated tables of docs/benchmarks.md; BENCH_ARGS="--only client" for one.
 bench: $(VENV)/.installed
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 # What the browser tests need: Debian's Chromium, axe-core and the Nu HTML Checker (Java).
 browser-deps:

@@ -3,165 +3,115 @@
     python -m bench.admin_bulk                 # 1,000 users queued, 100 sent inline
     python -m bench.admin_bulk --n 5000 --inline 200 --latency 0.1
 
-Two measurements, both through the real admin action (Django's test client,
-post=yes) on a throw-away SQLite file:
-
-1. **queued**: with django-tasks-db's ``DatabaseBackend``, the response time of
-   the action for ``--n`` selected users ("select all"), and the tasks queued;
-2. **inline**: with the immediate backend, the throughput of sending
-   ``--inline`` users while the admin waits, one at a time and with the
-   configured concurrency (threads sharing the pooled session).
-
-It prints numbers; it asserts nothing about them.
+Through the real admin action (Django's test client, ``post=yes``) on the bench
+site with a throw-away SQLite file: queued (the response time for ``--n`` users,
+django-tasks-db's backend) and inline (sends per second while the admin waits,
+one at a time and with ``--concurrency``, on the immediate backend).
 """
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from importlib.util import find_spec
-from pathlib import Path
 from typing import Any
 
+from bench.harness import arguments, finish, site_in_process
+from bench.report import table
 from betatel_reset.testing import FakeBetatelServer
 
-TOKEN = "bench-token"
-IMMEDIATE = ("django.tasks" if find_spec("django.tasks") else "django_tasks") + (
-    ".backends.immediate.ImmediateBackend"
-)
-DATABASE = "django_tasks_db.DatabaseBackend"
+TASKS = "django.tasks" if find_spec("django.tasks") else "django_tasks"
+IMMEDIATE = {"default": {"BACKEND": f"{TASKS}.backends.immediate.ImmediateBackend"}}
+DATABASE = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = arguments(__doc__)
     parser.add_argument("--n", type=int, default=1000, help="users selected and queued")
     parser.add_argument("--inline", type=int, default=100, help="users sent inline")
     parser.add_argument(
-        "--latency", type=float, default=0.05, help="fake Betatel's seconds per answer"
+        "--latency", type=float, default=0.05, help="the fake's seconds per answer"
     )
     parser.add_argument("--concurrency", type=int, default=8, help="INLINE_CONCURRENCY")
     args = parser.parse_args(argv)
-
-    with tempfile.TemporaryDirectory() as tmp, FakeBetatelServer(token=TOKEN) as betatel:
-        betatel.latency = args.latency
-        _configure(Path(tmp) / "bench.sqlite3", betatel.url, args.concurrency, args.n)
-        rows = _run(args, betatel)
+    if args.smoke:
+        args.n, args.inline, args.latency = 20, 6, 0.01
+    with tempfile.TemporaryDirectory() as tmp, FakeBetatelServer(token="bench-token") as fake:
+        fake.latency = args.latency
+        site_in_process(
+            f"sqlite:///{tmp}/bench.sqlite3?timeout=30&transaction_mode=IMMEDIATE",
+            API_URL=fake.url,
+            BACKEND="http",
+            INLINE_MAX_BATCH=max(args.n, 1),
+        )
+        rows = measure(args.n, args.inline, args.concurrency, fake)
     width = max(len(label) for label, _value in rows)
     print(f"admin bulk resend (fake Betatel latency {args.latency * 1000:.0f} ms)")
     for label, value in rows:
         print(f"  {label:<{width}}  {value}")
-
-
-def _configure(db: Path, api_url: str, concurrency: int, n: int) -> None:
-    import django
-    from django.conf import settings
-
-    import tests.settings as base
-
-    values = {name: getattr(base, name) for name in dir(base) if name.isupper()}
-    values.update(
-        INSTALLED_APPS=[*base.INSTALLED_APPS, "django_tasks_db"],
-        DATABASES={
-            "default": {
-                "ENGINE": "django.db.backends.sqlite3",
-                "NAME": str(db),
-                "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE"},
-            }
-        },
-        TASKS={"default": {"BACKEND": DATABASE}},
-        BETATEL_RESET={
-            "API_URL": api_url,
-            "TOKEN": TOKEN,
-            "BACKEND": "http",
-            "INLINE_CONCURRENCY": concurrency,
-            "INLINE_MAX_BATCH": max(n, 1),
-            "CIRCUIT_FAILURE_THRESHOLD": 10_000,
-        },
-        DEBUG=False,
+    text = f"Fake Betatel latency {args.latency * 1000:.0f} ms.\n\n" + table(
+        "measurement | result", (f"{label} | {value}" for label, value in rows)
     )
-    settings.configure(**values)
-    django.setup()
+    finish(args.json, {"admin_bulk": text}, dict(rows))
 
 
-def _run(args: argparse.Namespace, betatel: FakeBetatelServer) -> list[tuple[str, str]]:
+def measure(
+    n: int, inline: int, concurrency: int, fake: FakeBetatelServer
+) -> list[tuple[str, str]]:
+    from django.conf import settings
     from django.contrib.auth import get_user_model
-    from django.core.management import call_command
     from django.test import Client, override_settings
     from django.urls import reverse
     from django_tasks_db.models import DBTaskResult
 
     from betatel_reset.models import ResendAttempt
 
-    call_command("migrate", verbosity=0)
-    user_model = get_user_model()
-    admin = user_model.objects.create_superuser("bench-admin", "", "pw")  # no address: skipped
-    user_model.objects.bulk_create(
-        user_model(username=f"user{i:06}", email=f"user{i:06}@example.com", password="!")
-        for i in range(max(args.n, args.inline))
+    users = get_user_model()
+    admin = users.objects.create_superuser("bench-admin", "", "pw")  # no address: skipped
+    users.objects.bulk_create(
+        users(username=f"user{i:06}", email=f"user{i:06}@example.com", password="!")
+        for i in range(max(n, inline))
     )
-    client = Client()
+    client = Client(SERVER_NAME="127.0.0.1")
     client.force_login(admin)
     changelist = reverse("admin:auth_user_changelist")
-    rows: list[tuple[str, str]] = []
+    action: dict[str, Any] = {"action": "resend_reset_email_action", "post": "yes"}
 
-    # 1. Queued: "select all" of n users, confirmed.
-    with override_settings(TASKS={"default": {"BACKEND": DATABASE}}):
-        some = [str(pk) for pk in user_model.objects.values_list("pk", flat=True)[: args.n]]
-        data: dict[str, Any] = {
-            "action": "resend_reset_email_action",
-            "_selected_action": some[:1],
-            "select_across": "1",
-            "post": "yes",
-        }
+    # Queued: "select all" of the n users, confirmed.
+    with override_settings(TASKS=DATABASE):
+        one = users.objects.filter(username__startswith="user").values_list("pk", flat=True)[:1]
         started = time.perf_counter()
-        response = client.post(f"{changelist}?q=user", data)
+        response = client.post(
+            f"{changelist}?q=user", {**action, "_selected_action": one, "select_across": "1"}
+        )
         elapsed = time.perf_counter() - started
     _expect_redirect(response)
-    rows.append((f"queued: action response for {args.n} users", f"{elapsed * 1000:.0f} ms"))
-    rows.append(("queued: tasks in the database", str(DBTaskResult.objects.count())))
-
-    # 2. Inline: the same action with the immediate backend, sequential and concurrent.
-    pks = [str(pk) for pk in user_model.objects.filter(email__gt="").values_list("pk", flat=True)]
-    for concurrency in sorted({1, args.concurrency}):
-        selected = pks[: args.inline]
+    rows = [
+        (f"queued: action response for {n} users", f"{elapsed * 1000:.0f} ms"),
+        ("queued: tasks in the database", str(DBTaskResult.objects.count())),
+    ]
+    # Inline: the immediate backend, one at a time, then concurrently.
+    selected = users.objects.filter(username__startswith="user").values_list("pk", flat=True)
+    latency = fake.latency
+    for threads in sorted({1, concurrency}):
         ResendAttempt.objects.all().delete()
-        betatel.reset()
-        betatel.latency = args.latency
-        overrides = {
-            "TASKS": {"default": {"BACKEND": IMMEDIATE}},
-            "BETATEL_RESET": {
-                **_settings_dict(),
-                "INLINE_CONCURRENCY": concurrency,
-            },
-        }
-        with override_settings(**overrides):
+        fake.reset()  # which forgets its latency too
+        fake.latency = latency
+        betatel = {**settings.BETATEL_RESET, "INLINE_CONCURRENCY": threads}
+        with override_settings(TASKS=IMMEDIATE, BETATEL_RESET=betatel):
             started = time.perf_counter()
-            response = client.post(
-                changelist,
-                {
-                    "action": "resend_reset_email_action",
-                    "_selected_action": selected,
-                    "post": "yes",
-                },
-            )
+            response = client.post(changelist, {**action, "_selected_action": selected[:inline]})
             elapsed = time.perf_counter() - started
         _expect_redirect(response)
         sent = ResendAttempt.objects.filter(outcome="sent").count()
         rows.append(
             (
-                f"inline: {len(selected)} sends, concurrency {concurrency}",
+                f"inline: {inline} sends, concurrency {threads}",
                 f"{elapsed:.2f} s, {sent / elapsed:.1f} sends/s ({sent} sent, "
-                f"{len(betatel.requests)} requests)",
+                f"{len(fake.requests)} requests)",
             )
         )
     return rows
-
-
-def _settings_dict() -> dict[str, Any]:
-    from django.conf import settings
-
-    return dict(settings.BETATEL_RESET)
 
 
 def _expect_redirect(response: Any) -> None:

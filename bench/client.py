@@ -1,57 +1,39 @@
 """Benchmark 1: what one resend costs the caller, ours against the vendor's snippet.
 
-    python -m bench.client --n 200            # N sequential resends per client, 3 rounds
-    python -m bench.client --smoke            # tiny N: checks the benchmark still runs
-
-N sequential resends against the fake Betatel over TLS behind a link with a
-simulated round-trip time (``bench.upstream``: every connection pays its TCP
-and TLS handshakes in round trips too). Clients, in the same run, interleaved:
-
-* **ours, http backend**: ``HttpBackend.send()``, the pooled keep-alive session,
-  after one warm-up call;
-* **ours, resend_reset_email()**: the whole service (validation, circuit
-  breaker, audit row in SQLite, signals) around that backend;
-* **vendor snippet**: ``http.client.HTTPSConnection`` per call, exactly as in
-  Betatel's Python example, trusting the fake CA;
-* **requests.Session.post**: what an integrator writes with ``requests`` (as
-  django-anymail does): one keep-alive session, the same timeouts, no
-  redirects, ``post()`` per call;
-* **floor**: one persistent ``http.client`` connection sending a prepared
-  request: the link's round trip plus the fake server's own time, no client.
-
-Reported per client: mean milliseconds per call for each round, and the
-median of the rounds.
+N sequential resends per client against the fake Betatel behind a simulated
+20 ms link (``bench.upstream``), the clients interleaved round by round.
 """
 
 from __future__ import annotations
 
-import argparse
 import http.client
 import json
-import os
 import ssl
-import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 
-from bench.harness import Result, Row, command_line, median
+from bench.harness import arguments, finish, interleaved, mean_seconds, median, site_in_process
+from bench.report import met, table
 from bench.upstream import TOKEN, Upstream
 
 EMAIL = "ada@example.com"
 PATH = "/api/auth/reset-password/resend"
+HEADERS = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+CLIENTS = {
+    "ours_backend": "ours: http backend",
+    "ours_service": "ours: resend_reset_email()",
+    "vendor": "vendor snippet",
+    "session_post": "requests.Session.post (keep-alive)",
+    "floor": "floor (raw keep-alive)",
+}
 
 
-def vendor_resend(host: str, port: int, ca_bundle: str, email: str) -> bytes:
-    """Betatel's Python example, as published, pointed at the fake and its CA.
-
-    The example builds ``HTTPSConnection(host)`` with no context, so
-    ``http.client`` makes a default one per connection; here the default one
-    trusts the fake CA instead of the system store (loading one certificate is
-    cheaper than loading the system store, which favours the snippet).
-    """
+def vendor_resend(host: str, port: int | None, ca_bundle: str, email: str) -> bytes:
+    """Betatel's Python example as published, pointed at the fake and trusting its CA
+    (loading one certificate is cheaper than the system store: it favours the snippet)."""
     conn = http.client.HTTPSConnection(
         host, port, context=ssl.create_default_context(cafile=ca_bundle)
     )
@@ -67,87 +49,42 @@ def vendor_resend(host: str, port: int, ca_bundle: str, email: str) -> bytes:
 class FloorClient:
     """The least a client can do per call: one warm connection, a prepared request."""
 
-    def __init__(self, host: str, port: int, ca_bundle: str) -> None:
-        self.conn = http.client.HTTPSConnection(
-            host, port, context=ssl.create_default_context(cafile=ca_bundle)
-        )
+    def __init__(self, url: str, ca_bundle: str) -> None:
+        parts = urlsplit(url)
+        context = ssl.create_default_context(cafile=ca_bundle)
+        self.conn = http.client.HTTPSConnection(parts.hostname or "", parts.port, context=context)
         self.body = json.dumps({"email": EMAIL}).encode()
-        self.headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
 
     def __call__(self) -> None:
-        self.conn.request("POST", PATH, self.body, self.headers)
+        self.conn.request("POST", PATH, self.body, HEADERS)
         response = self.conn.getresponse()
         response.read()
         if response.status != 200:
             raise RuntimeError(f"floor client: HTTP {response.status}")
 
-    def close(self) -> None:
-        self.conn.close()
-
-
-def setup_django(url: str, ca_bundle: str) -> None:
-    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.site_settings"
-    os.environ.pop("BENCH_DATABASE_URL", None)  # in-memory SQLite
-    import django
-
-    django.setup()
-    from django.conf import settings
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
-    settings.BETATEL_RESET = {
-        **settings.BETATEL_RESET,
-        "API_URL": url,
-        "BACKEND": "http",
-        "CA_BUNDLE": ca_bundle,
-        "TOKEN": TOKEN,
-    }
-    from bench.profile_post import silence_console_log
-
-    silence_console_log()
-
-
-def time_calls(call: Callable[[], Any], n: int) -> list[float]:
-    """Seconds for each of ``n`` calls."""
-    times = []
-    for _ in range(n):
-        started = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - started)
-    return times
-
 
 def run(n: int, rounds: int, rtt: float) -> dict[str, Any]:
     with Upstream(rtt=rtt) as upstream:
-        setup_django(upstream.url, upstream.ca_bundle)
+        site_in_process(API_URL=upstream.url, BACKEND="http", CA_BUNDLE=upstream.ca_bundle)
         from betatel_reset.backends import get_backend
         from betatel_reset.backends.http import reset_session
         from betatel_reset.services import resend_reset_email
 
-        parts = urlsplit(upstream.url)
-        host, port = parts.hostname or "127.0.0.1", parts.port or 443
         backend = get_backend()
-
-        def ours_backend() -> None:
-            backend.send(EMAIL, token=TOKEN)
-
-        def ours_service() -> None:
-            resend_reset_email(EMAIL, source="api")
+        parts = urlsplit(upstream.url)
+        session = requests.Session()
+        session.trust_env = False
 
         def vendor() -> None:
-            data = vendor_resend(host, port, upstream.ca_bundle, EMAIL)
+            data = vendor_resend(parts.hostname or "", parts.port, upstream.ca_bundle, EMAIL)
             if b"successfully" not in data:
                 raise RuntimeError(f"vendor snippet: unexpected answer {data[:80]!r}")
 
-        session = requests.Session()
-        session.trust_env = False
-        url = upstream.url + PATH
-
-        def plain_session() -> None:
+        def session_post() -> None:
             response = session.post(
-                url,
+                upstream.url + PATH,
                 data=json.dumps({"email": EMAIL}).encode(),
-                headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
+                headers=HEADERS,
                 timeout=(3.05, 8),
                 allow_redirects=False,
                 verify=upstream.ca_bundle,
@@ -155,140 +92,77 @@ def run(n: int, rounds: int, rtt: float) -> dict[str, Any]:
             if response.status_code != 200:
                 raise RuntimeError(f"requests.Session.post: HTTP {response.status_code}")
 
-        floor = FloorClient(host, port, upstream.ca_bundle)
-        clients: dict[str, Callable[[], Any]] = {
-            "ours_backend": ours_backend,
-            "ours_service": ours_service,
+        clients: dict[str, Callable[[], object]] = {
+            "ours_backend": lambda: backend.send(EMAIL, token=TOKEN),
+            "ours_service": lambda: resend_reset_email(EMAIL, source="api"),
             "vendor": vendor,
-            "session_post": plain_session,
-            "floor": floor,
+            "session_post": session_post,
+            "floor": FloorClient(upstream.url, upstream.ca_bundle),
         }
-        per_round: dict[str, list[float]] = {name: [] for name in clients}
-        cold: list[float] = []
         for call in clients.values():  # warm up: imports, pools, the first handshake
             call()
-        for number in range(rounds):
-            order = list(clients) if number % 2 == 0 else list(reversed(clients))
-            for name in order:
-                times = time_calls(clients[name], n)
-                per_round[name].append(sum(times) / len(times))
-            # Ours on a new connection: what the first resend after a restart costs.
+        per_round = interleaved(
+            list(clients), rounds, lambda name: mean_seconds(clients[name], n) * 1000
+        )
+        cold = []  # ours on a new connection: the first resend after a restart
+        for _ in range(rounds):
             reset_session()
-            cold.extend(time_calls(ours_backend, 1))
-        floor.close()
-        session.close()
-        stats = upstream.stats()
-
-    expected = len(clients) + rounds * (len(clients) * n + 1)  # warm-ups, rounds, cold calls
+            cold.append(mean_seconds(clients["ours_backend"], 1) * 1000)
+        requests_seen = upstream.requests()
+    expected = len(clients) + rounds * (len(clients) * n + 1)
+    if requests_seen != expected:
+        raise RuntimeError(f"the fake received {requests_seen} requests, expected {expected}")
     return {
-        "per_round_ms": {k: [v * 1000 for v in values] for k, values in per_round.items()},
-        "median_ms": {k: median(values) * 1000 for k, values in per_round.items()},
-        "ours_cold_ms": median(cold) * 1000,
-        "upstream": {
-            "requests": stats["requests"],
-            "expected_requests": expected,
-            "proxy_connections": stats["proxy_connections"],
-        },
+        "n": n,
+        "rtt_ms": rtt * 1000,
+        "per_round_ms": per_round,
+        "median_ms": {name: median(values) for name, values in per_round.items()},
+        "ours_cold_ms": median(cold),
+        "requests": requests_seen,
     }
 
 
-def build_result(args: argparse.Namespace, argv: list[str], data: dict[str, Any]) -> Result:
-    rtt_ms = args.rtt_ms
-    med = data["median_ms"]
-    ours, service, vendor, floor, session = (
-        med["ours_backend"],
-        med["ours_service"],
-        med["vendor"],
-        med["floor"],
-        med["session_post"],
+def tables(data: dict[str, Any]) -> str:
+    rounds = len(data["per_round_ms"]["floor"])
+    med, rtt = data["median_ms"], data["rtt_ms"]
+    ours, service, floor, vendor = (
+        med[k] for k in ("ours_backend", "ours_service", "floor", "vendor")
     )
-    n = f"{args.n} x {args.rounds} rounds"
-    result = Result(
-        benchmark="client",
-        command=command_line("bench.client", argv),
-        params={"n": args.n, "rounds": args.rounds, "rtt_ms": rtt_ms},
-        details=[data],
+    clients = table(
+        " | ".join(["client (ms/call)", *(f"round {i + 1}" for i in range(rounds)), "median"]),
+        (
+            " | ".join([label, *(f"{v:.2f}" for v in data["per_round_ms"][key])])
+            + f" | **{med[key]:.2f}**"
+            for key, label in CLIENTS.items()
+        ),
     )
-    result.rows = [
-        Row(
-            benchmark="1. Per-call cost, warm: http backend vs one round trip as measured "
-            "(floor: raw keep-alive client, 1 RTT + the fake server's own time)",
-            n=n,
-            ours=f"{ours:.2f} ms/call",
-            alternative=f"floor {floor:.2f} ms/call",
-            ratio=ours / floor,
-            ratio_label="ours ÷ floor",
-            target="≤ 1.10",
-            met=ours / floor <= 1.10,
-        ),
-        Row(
-            benchmark="1. Per-call cost, warm: http backend vs the nominal RTT alone",
-            n=n,
-            ours=f"{ours:.2f} ms/call",
-            alternative=f"{rtt_ms:g} ms (1 RTT, no server time at all)",
-            ratio=ours / rtt_ms,
-            ratio_label="ours ÷ RTT",
-            target="≤ 1.10",
-            met=ours / rtt_ms <= 1.10,
-        ),
-        Row(
-            benchmark="1. Per-call cost: http backend vs vendor snippet",
-            n=n,
-            ours=f"{ours:.2f} ms/call",
-            alternative=f"{vendor:.2f} ms/call (new TCP+TLS connection per call)",
-            ratio=vendor / ours,
-            ratio_label="vendor ÷ ours",
-            target="> 1 (no per-call handshake)",
-            met=vendor / ours > 1.0,
-        ),
-        Row(
-            benchmark="1. Per-call cost, warm: http backend vs a keep-alive requests.Session.post",
-            n=n,
-            ours=f"{ours:.2f} ms/call",
-            alternative=f"{session:.2f} ms/call (same pool and timeouts, Session.post per call)",
-            ratio=(session - floor) / max(ours - floor, 1e-9),
-            ratio_label="its cost above the floor ÷ ours",
-            target="-",
-            met=None,
-        ),
-        Row(
-            benchmark="1. Per-call cost: resend_reset_email() (audit, circuit) vs vendor snippet",
-            n=n,
-            ours=f"{service:.2f} ms/call",
-            alternative=f"{vendor:.2f} ms/call",
-            ratio=vendor / service,
-            ratio_label="vendor ÷ ours",
-            target="> 1",
-            met=vendor / service > 1.0,
-        ),
+    above_floor = (med["session_post"] - floor) / max(ours - floor, 1e-9)
+    checks = [
+        ("http backend ÷ floor", ours / floor, "≤ 1.10", ours / floor <= 1.10),
+        (f"http backend ÷ the nominal RTT ({rtt:g} ms)", ours / rtt, "≤ 1.10", ours / rtt <= 1.10),
+        ("vendor snippet ÷ http backend", vendor / ours, "> 1", vendor > ours),
+        ("vendor snippet ÷ resend_reset_email()", vendor / service, "> 1", vendor > service),
+        ("Session.post ÷ http backend, cost above the floor", above_floor, "-", None),
     ]
-    result.notes.append(
-        f"Simulated RTT {rtt_ms:.0f} ms. Our first call on a new connection: "
-        f"{data['ours_cold_ms']:.1f} ms (TCP + TLS + request = 3 RTT, like every vendor call). "
-        f"Harness floor = persistent raw http.client connection, i.e. 1 RTT + the fake "
-        f"server's and the proxy's own time."
+    comparisons = table(
+        "comparison | ratio | target | met?",
+        (
+            f"{label} | **{ratio:.3f}** | {target} | {met(ok)}"
+            for label, ratio, target, ok in checks
+        ),
     )
-    return result
+    return (
+        f"{data['n']} calls per client per round.\n\n{clients}\n{comparisons}\n"
+        f"Our first call on a new connection: {data['ours_cold_ms']:.1f} ms. Requests "
+        f"counted by the fake: {data['requests']}, as expected.\n"
+    )
 
 
-def main(argv: list[str] | None = None) -> Result:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=100, help="sequential calls per client")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--rtt-ms", type=float, default=20.0)
-    parser.add_argument("--smoke", action="store_true", help="tiny N, to check it runs")
-    parser.add_argument("--json", metavar="PATH", help="write the result as JSON")
-    args = parser.parse_args(argv)
-    if args.smoke:
-        args.n, args.rounds, args.rtt_ms = 3, 1, 2.0
-    data = run(args.n, args.rounds, args.rtt_ms / 1000)
-    result = build_result(args, list(argv or []), data)
-    result.print_rows()
-    result.write(args.json)
-    return result
+def main(argv: list[str] | None = None) -> None:
+    args = arguments(__doc__).parse_args(argv)
+    data = run(3, 1, 0.002) if args.smoke else run(100, 3, 0.020)
+    finish(args.json, {"client": tables(data)}, data)
 
 
 if __name__ == "__main__":
-    import sys
-
-    main(sys.argv[1:])
+    main()

@@ -1,182 +1,121 @@
-"""What every benchmark needs: statistics, free ports, child processes it owns,
-a scratch database, and the JSON result each benchmark hands to ``bench``.
+"""The pieces every benchmark is built from: timing loops, child processes, the
+bench site under gunicorn on a scratch PostgreSQL database, a load generator,
+and the result each benchmark hands ``python -m bench``.
 
-Every child process started here is stopped by its own PID in a ``finally``;
-everything listens on 127.0.0.1 only.
+Everything listens on 127.0.0.1; every process started here is stopped by its
+own PID in a ``finally``.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import http.client
 import json
+import logging
 import math
 import os
-import platform
-import signal
+import re
+import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    import requests
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 PYTHON = sys.executable
+CSRF_TOKEN = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+T = TypeVar("T")
 
 
-# Statistics ---------------------------------------------------------------------
+# Timing ----------------------------------------------------------------------------------
 
 
 def median(values: Sequence[float]) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return math.nan
-    middle = len(ordered) // 2
-    if len(ordered) % 2:
-        return ordered[middle]
-    return (ordered[middle - 1] + ordered[middle]) / 2
+    return statistics.median(values) if values else math.nan
 
 
 def percentile(values: Sequence[float], pct: float) -> float:
-    """Nearest-rank percentile (``pct`` in 0-100) of ``values``."""
+    """Nearest-rank percentile (``pct`` in 0-100)."""
     ordered = sorted(values)
     if not ordered:
         return math.nan
-    rank = max(1, math.ceil(pct / 100 * len(ordered)))
-    return ordered[min(rank, len(ordered)) - 1]
+    return ordered[min(len(ordered), max(1, math.ceil(pct / 100 * len(ordered)))) - 1]
 
 
-# Results ------------------------------------------------------------------------
+def mean_seconds(call: Callable[[], object], n: int) -> float:
+    """Mean seconds per call over ``n`` calls in a row."""
+    started = time.perf_counter()
+    for _ in range(n):
+        call()
+    return (time.perf_counter() - started) / n
 
 
-@dataclass
-class Row:
-    """One line of the results table in ``docs/benchmarks.md``."""
-
-    benchmark: str
-    n: str
-    ours: str
-    alternative: str
-    ratio: float | None
-    ratio_label: str
-    target: str
-    met: bool | None
+def interleaved(
+    names: Sequence[str], rounds: int, measure: Callable[[str], T]
+) -> dict[str, list[T]]:
+    """``measure`` each name once per round, the order reversed every other round,
+    so that a machine getting busier or quieter does not favour one of them."""
+    results: dict[str, list[T]] = {name: [] for name in names}
+    for number in range(rounds):
+        for name in names if number % 2 == 0 else reversed(names):
+            results[name].append(measure(name))
+    return results
 
 
-@dataclass
-class Result:
-    """What a benchmark module writes with ``--json`` and ``bench`` renders."""
-
-    benchmark: str
-    command: str
-    params: dict[str, Any]
-    rows: list[Row] = field(default_factory=list)
-    details: list[dict[str, Any]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def write(self, path: str | None) -> None:
-        if path:
-            Path(path).write_text(json.dumps(self.as_dict(), indent=2) + "\n")
-
-    def print_rows(self) -> None:
-        for row in self.rows:
-            ratio = "" if row.ratio is None else f"{row.ratio:.2f} ({row.ratio_label})"
-            met = {True: "yes", False: "NO", None: "-"}[row.met]
-            print(f"{row.benchmark} [N={row.n}]")
-            print(f"    ours:        {row.ours}")
-            print(f"    alternative: {row.alternative}")
-            print(f"    ratio:       {ratio}")
-            print(f"    target:      {row.target} -> met: {met}")
-        for note in self.notes:
-            print(f"note: {note}")
+# What a benchmark hands ``python -m bench`` ----------------------------------------------
 
 
-def command_line(module: str, argv: Sequence[str]) -> str:
-    return " ".join(["python", "-m", module, *argv])
+def arguments(doc: str | None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: check that it runs")
+    parser.add_argument("--json", metavar="PATH", help="write the tables and data as JSON")
+    return parser
 
 
-def machine() -> dict[str, Any]:
-    import django
-    import requests
-
-    return {
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "django": django.get_version(),
-        "requests": requests.__version__,
-        "platform": platform.platform(terse=True),
-        "cpu": _cpu_model(),
-    }
+def finish(json_path: str | None, tables: dict[str, str], data: Any) -> None:
+    """Print the tables; with ``--json``, write them and the raw data for ``python -m bench``."""
+    for name, text in tables.items():
+        print(f"\n== {name}\n{text}", flush=True)
+    if json_path:
+        Path(json_path).write_text(json.dumps({"tables": tables, "data": data}, indent=2) + "\n")
 
 
-def _cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
-# Processes and ports --------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
+# Processes -------------------------------------------------------------------------------
 
 
 def child_env(**extra: str) -> dict[str, str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
-    env.update(extra)
-    return env
+    return {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1", **extra}
 
 
-def stop_process(proc: subprocess.Popen[Any], *, timeout: float = 10.0) -> None:
-    """SIGTERM the process we started (by its PID), then SIGKILL if it lingers."""
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=timeout)
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used so far by process ``pid`` and its live children."""
+    children: list[str] = []
+    with contextlib.suppress(OSError):
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    total = 0.0
+    for each in [pid, *map(int, children)]:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
-def wait_for_http(
-    url: str, *, timeout: float = 30.0, proc: subprocess.Popen[Any] | None = None
-) -> requests.Response:
-    """GET ``url`` until it answers (any status below 500); bounded by ``timeout``."""
-    import requests
-
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode} before it was ready")
-        try:
-            response = requests.get(url, timeout=2, allow_redirects=False)
-        except requests.RequestException as exc:
-            last = exc
-        else:
-            if response.status_code < 500:
-                return response
-            last = RuntimeError(f"HTTP {response.status_code}")
-        time.sleep(0.1)
-    raise TimeoutError(f"{url} not ready after {timeout:.0f} s: {last}")
+def machine_busy_seconds() -> float:
+    """CPU time all cores have spent busy since boot (``/proc/stat``), 0 if unknown."""
+    with contextlib.suppress(OSError, ValueError):
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return (sum(values[:8]) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
+    return 0.0
 
 
 @dataclass(frozen=True)
@@ -186,112 +125,206 @@ class Served:
     url: str
     pid: int
 
-    def cpu_seconds(self) -> float:
-        """CPU time (user + system) used so far by the master and its live workers."""
-        total = 0.0
-        for pid in [self.pid, *_children(self.pid)]:
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        return total
-
-
-def _children(pid: int) -> list[int]:
-    with contextlib.suppress(OSError):
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-        return [int(child) for child in text.split()]
-    return []
-
-
-def machine_busy_seconds() -> float:
-    """CPU time all cores have spent busy since boot (``/proc/stat``), 0 if unknown."""
-    with contextlib.suppress(OSError, ValueError):
-        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
-        return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-    return 0.0
-
 
 @contextlib.contextmanager
-def gunicorn(
-    env: dict[str, str], *, workers: int = 2, log: IO[str] | None = None, ready_path: str = "/"
-) -> Iterator[Served]:
-    """The demo's WSGI app under gunicorn on a free loopback port."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            PYTHON,
-            "-m",
-            "gunicorn",
-            "project.wsgi:application",
-            "--workers",
-            str(workers),
-            "--worker-class",
-            "sync",
-            "--bind",
-            f"{HOST}:{port}",
-            "--log-level",
-            "warning",
-            "--timeout",
-            "30",
-        ],
-        env=env,
-        cwd=ROOT,
-        stdout=log or subprocess.DEVNULL,
-        stderr=log or subprocess.DEVNULL,
-    )
-    url = f"http://{HOST}:{port}"
-    try:
-        wait_for_http(url + ready_path, proc=proc)
-        yield Served(url, proc.pid)
-    finally:
-        stop_process(proc)
+def gunicorn(env: dict[str, str], *, workers: int = 2, ready_path: str = "/") -> Iterator[Served]:
+    """``project.wsgi`` (settings from ``env``) under gunicorn, sync workers, on a free port."""
+    import requests
 
-
-# Databases ----------------------------------------------------------------------
-
-
-def postgres_reachable() -> bool:
-    from tests.support.real_services import PG, REDIS, _reachable
-
-    return _reachable(PG) and _reachable(REDIS)
-
-
-@contextlib.contextmanager
-def scratch_database(kind: str) -> Iterator[dict[str, str]]:
-    """A fresh, migrated database for the bench site; yields the env a child needs.
-
-    ``postgres``: a new database on 127.0.0.1:5432 (and a Redis key prefix),
-    dropped afterwards, via :func:`tests.support.real_services.scratch_database`.
-    ``sqlite``: a file in a temporary directory.
-    """
-    if kind == "postgres":
-        from tests.support.real_services import scratch_database as pg_scratch
-
-        with pg_scratch() as env:
-            name = env["BETATEL_IT_DB_NAME"]
-            yield child_env(
-                BETATEL_IT_DB_NAME=name,
-                BETATEL_IT_CACHE_PREFIX=env["BETATEL_IT_CACHE_PREFIX"],
-                BENCH_DATABASE_URL=f"postgres://postgres@{HOST}:5432/{name}",
-                BENCH_DATABASE_NAME=name,
-            )
-        return
-    if kind != "sqlite":
-        raise ValueError(f"unknown database kind {kind!r}")
-    with tempfile.TemporaryDirectory(prefix="betatel-bench-") as tmp:
-        env = child_env(BENCH_DATABASE_URL=f"sqlite:///{tmp}/bench.sqlite3")
-        subprocess.run(
-            [PYTHON, "-m", "django", "migrate", "--no-input", "-v", "0"],
-            env={**env, "DJANGO_SETTINGS_MODULE": "bench.site_settings"},
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        port = sock.getsockname()[1]
+    argv = ["--workers", str(workers), "--bind", f"{HOST}:{port}", "--log-level", "warning"]
+    with tempfile.TemporaryFile("w+") as log:
+        proc = subprocess.Popen(
+            [PYTHON, "-m", "gunicorn", "project.wsgi:application", *argv],
+            env=env,
             cwd=ROOT,
-            check=True,
-            timeout=120,
+            stdout=log,
+            stderr=log,
         )
+        url = f"http://{HOST}:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    log.seek(0)
+                    raise RuntimeError(f"gunicorn did not start: {log.read()[-2000:]}")
+                with contextlib.suppress(requests.RequestException):
+                    if requests.get(url + ready_path, timeout=2).status_code < 500:
+                        break
+                time.sleep(0.1)
+            yield Served(url, proc.pid)
+        finally:  # gunicorn stops its workers on SIGTERM
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+
+
+# The bench site --------------------------------------------------------------------------
+
+
+def setup_site() -> None:
+    """Migrate the bench site's database and create the account both password-reset
+    forms are posted for (Django must be set up)."""
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+    users = get_user_model()._default_manager
+    if not users.filter(email=settings.BENCH_USER_EMAIL).exists():
+        users.create_user("ada", settings.BENCH_USER_EMAIL, "correct horse battery staple")  # type: ignore[attr-defined]
+
+
+@contextlib.contextmanager
+def bench_site() -> Iterator[dict[str, str]]:
+    """``bench.site_settings`` on a new PostgreSQL database, dropped afterwards;
+    yields the environment a child process (gunicorn, a worker) needs."""
+    from tests.support.real_services import in_django, scratch_database
+
+    with scratch_database() as scratch:
+        name = scratch["BETATEL_IT_DB_NAME"]
+        env = child_env(
+            DJANGO_SETTINGS_MODULE="bench.site_settings",
+            BENCH_DATABASE_URL=f"postgres://postgres@{HOST}:5432/{name}",
+        )
+        in_django("from bench.harness import setup_site\nsetup_site()\nprint('{}')", env)
         yield env
 
 
-def pick_database(requested: str) -> str:
-    if requested != "auto":
-        return requested
-    return "postgres" if postgres_reachable() else "sqlite"
+def site_in_process(database: str = "sqlite://:memory:", **betatel: Any) -> Any:
+    """The bench site in this process, its database migrated; its WSGI app.
+    ``betatel`` overrides entries of ``BETATEL_RESET``."""
+    os.environ.update(DJANGO_SETTINGS_MODULE="bench.site_settings", BENCH_DATABASE_URL=database)
+    from django.conf import settings
+    from django.core.wsgi import get_wsgi_application
+
+    app = get_wsgi_application()
+    settings.BETATEL_RESET = {**settings.BETATEL_RESET, **betatel}
+    setup_site()
+    silence_console_log()
+    return app
+
+
+def silence_console_log() -> None:
+    """Keep the demo's INFO line per resend (its cost is real), written to /dev/null."""
+    sink = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+    for handler in logging.getLogger("betatel_reset").handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(sink)
+
+
+# Load generation -------------------------------------------------------------------------
+
+LOAD_GENERATOR = "wrk" if shutil.which("wrk") else "python"
+
+
+def fetch_csrf(base: str, path: str) -> tuple[str, str]:
+    """(Cookie header, form token) from one GET of a form page."""
+    import requests
+
+    response = requests.get(base + path, timeout=10)
+    match = CSRF_TOKEN.search(response.text)
+    if match is None or "csrftoken" not in response.cookies:
+        raise RuntimeError(f"no CSRF token from {path} (HTTP {response.status_code})")
+    return f"csrftoken={response.cookies['csrftoken']}", match.group(1)
+
+
+def http_load(
+    served: Served, path: str, seconds: float, connections: int, body: str = "", cookie: str = ""
+) -> dict[str, float]:
+    """``connections`` clients requesting ``path`` of ``served`` for ``seconds`` (a GET, or
+    a form POST of ``body`` when given): requests per second, p50 and p99 ms, answers
+    other than 2xx/3xx (``bad``), and CPU ms per request, gunicorn's and the machine's.
+    wrk (``-t1``) when installed, else Python threads, which compete with gunicorn for
+    the cores."""
+    app, machine = cpu_seconds(served.pid), machine_busy_seconds()
+    generator = _wrk if LOAD_GENERATOR == "wrk" else _python_load
+    load = generator(served.url + path, seconds, connections, body, cookie)
+    load["app_cpu_ms"] = (cpu_seconds(served.pid) - app) * 1000 / max(1, load["requests"])
+    load["machine_cpu_ms"] = (machine_busy_seconds() - machine) * 1000 / max(1, load["requests"])
+    return load
+
+
+def _wrk(url: str, seconds: float, connections: int, body: str, cookie: str) -> dict[str, float]:
+    argv = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency"]
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+        if body:
+            script.write(
+                f'wrk.method = "POST"\nwrk.body = "{body}"\nwrk.headers["Cookie"] = "{cookie}"\n'
+                'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n'
+            )
+            script.flush()
+            argv += ["-s", script.name]
+        out = subprocess.run(
+            [*argv, "--timeout", "10s", url],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 30,
+            check=True,
+        ).stdout
+
+    def find(pattern: str, default: str = "") -> str:
+        match = re.search(pattern, out)
+        if match is None and not default:
+            raise RuntimeError(f"no {pattern!r} in the output of wrk: {out[-500:]}")
+        return match.group(1) if match else default
+
+    def ms(text: str) -> float:
+        value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+    errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+    )
+    return {
+        "rps": float(find(r"Requests/sec:\s+([\d.]+)")),
+        "p50_ms": ms(find(r"\s50%\s+(\S+)")),
+        "p99_ms": ms(find(r"\s99%\s+(\S+)")),
+        "requests": int(find(r"(\d+) requests in")),
+        "bad": int(find(r"Non-2xx or 3xx responses: (\d+)", "0"))
+        + (sum(map(int, errors.groups())) if errors else 0),
+    }
+
+
+def _python_load(
+    url: str, seconds: float, connections: int, body: str, cookie: str
+) -> dict[str, float]:
+    parts = urlsplit(url)
+    form = {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"}
+    deadline = time.monotonic() + seconds
+
+    def client(_: int) -> tuple[list[float], int]:
+        latencies, errors = [], 0
+        while time.monotonic() < deadline:
+            started = time.perf_counter()
+            conn = http.client.HTTPConnection(parts.hostname or HOST, parts.port, timeout=10)
+            try:
+                conn.request(
+                    "POST" if body else "GET", parts.path, body or None, form if body else {}
+                )
+                response = conn.getresponse()
+                response.read()
+                errors += response.status >= 400
+            except OSError:
+                errors += 1
+            finally:
+                conn.close()
+            latencies.append(time.perf_counter() - started)
+        return latencies, errors
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(connections) as pool:
+        results = list(pool.map(client, range(connections)))
+    latencies = [latency for mine, _ in results for latency in mine]
+    return {
+        "rps": len(latencies) / (time.monotonic() - started),
+        "p50_ms": percentile(latencies, 50) * 1000,
+        "p99_ms": percentile(latencies, 99) * 1000,
+        "requests": len(latencies),
+        "bad": sum(errors for _, errors in results),
+    }

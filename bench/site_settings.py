@@ -1,16 +1,10 @@
-"""Settings for the benchmarks: the demo site (``project.settings``) run as in
-production (``DEBUG`` off), with Django's own password reset added at
-``/accounts/`` (see ``bench/site_urls.py``) so the two can be compared on the
-same site, workers and database.
+"""The bench site: the demo (``project.settings``) run as in production (``DEBUG``
+off), with Django's own password reset at ``/accounts/`` to compare against.
 
-Environment:
-
-* ``BENCH_DATABASE_URL``: the database (default: in-memory SQLite);
-* ``BENCH_CACHE_URL``: the cache (default: the demo's local-memory cache);
-* ``BENCH_BETATEL_BACKEND`` (default ``locmem``), ``BENCH_BETATEL_API_URL``,
-  ``BENCH_CA_BUNDLE``: where resends go.
-
-Rate limits are raised so high that they do all their work but never refuse.
+``BENCH_DATABASE_URL`` (default: in-memory SQLite), ``BENCH_CACHE_URL`` (default:
+local memory), ``BENCH_BETATEL_BACKEND`` (default ``locmem``),
+``BENCH_BETATEL_API_URL`` and ``BENCH_CA_BUNDLE``. Rate limits are so high that
+they do all their work but never refuse.
 """
 
 from project.settings import *  # noqa: F403

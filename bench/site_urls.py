@@ -5,7 +5,4 @@ from django.urls import include, path
 
 from project.urls import urlpatterns as demo_urlpatterns
 
-urlpatterns = [
-    *demo_urlpatterns,
-    path("accounts/", include("django.contrib.auth.urls")),
-]
+urlpatterns = [*demo_urlpatterns, path("accounts/", include("django.contrib.auth.urls"))]

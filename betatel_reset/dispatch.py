@@ -19,15 +19,13 @@ from .conf import app_settings
 
 @dataclass(frozen=True)
 class Dispatched:
-    """What became of the addresses: queued as ``tasks``, or sent (``summary``)."""
+    """What became of the addresses: sent here (``summary``), or ``count`` of
+    them queued as ``tasks`` and ``not_queued`` left out by a refusing queue."""
 
     count: int
     tasks: int = 0
+    not_queued: int = 0
     summary: BulkSummary | None = None
-
-    @property
-    def queued(self) -> bool:
-        return self.summary is None
 
 
 def _tasks_module() -> ModuleType | None:
@@ -66,5 +64,5 @@ def dispatch(addresses: Sequence[str], *, source: Source, actor: Any) -> Dispatc
     if tasks.backend_is_immediate():
         summary = tasks.run_now(addresses, source=source, actor=actor)
         return Dispatched(count=len(addresses), summary=summary)
-    chunks = tasks.enqueue_in_chunks(addresses, source=source, actor=actor)
-    return Dispatched(count=len(addresses), tasks=chunks)
+    queued = tasks.enqueue_in_chunks(addresses, source=source, actor=actor)
+    return Dispatched(count=queued.addresses, tasks=queued.tasks, not_queued=queued.not_queued)

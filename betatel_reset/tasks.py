@@ -11,20 +11,28 @@ named by ``BETATEL_RESET['TASK_BACKEND']`` (an alias of ``settings.TASKS``):
   ``manage.py db_worker``, RQ, Celery-based …) queues it: the admin returns at
   once and a worker sends.
 
-Tasks take addresses and a user id, never model instances, and are enqueued
-once the surrounding transaction commits. Large selections are split into
-tasks of ``TASK_CHUNK_SIZE`` addresses, so a worker that dies mid-batch takes
-at most one chunk with it: that chunk stays visibly running or failed, the
-others stay queued, and the audit trail shows which addresses of it were sent.
+Tasks take addresses and a user id, never model instances. Large selections
+are split into tasks of ``TASK_CHUNK_SIZE`` addresses, so a worker that dies
+mid-batch takes at most one chunk with it: that chunk stays visibly running
+or failed, the others stay queued, and the audit trail shows which addresses
+of it were sent.
+
+The backend is the one ``TASK_BACKEND`` names when a task is enqueued, not
+when this module was imported: enqueue through :func:`enqueue_in_chunks` (or
+``send_reset_emails.using(backend=...)``). Chunks are enqueued at once, one
+after another, and the caller learns exactly how many went into the queue:
+a queue that refuses chunk k leaves chunks k to n unqueued, and says so,
+rather than losing them after the admin was told they were queued.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
 
 from .bulk import BulkSummary, TaskFailed, chunked, send_many
 from .choices import Source
@@ -45,7 +53,10 @@ else:
         from django_tasks.backends.base import BaseTaskBackend
         from django_tasks.backends.immediate import ImmediateBackend
 
+logger = logging.getLogger(__name__)
+
 __all__ = [
+    "Queued",
     "TaskFailed",
     "actor_reference",
     "backend_is_immediate",
@@ -56,7 +67,7 @@ __all__ = [
 ]
 
 
-@task(backend=app_settings.TASK_BACKEND)
+@task()
 def send_reset_emails(
     addresses: list[str],
     source: str = Source.TASK,
@@ -138,16 +149,35 @@ def _failure(result: TaskResult[Any, Any]) -> ConfigurationError | TaskFailed:
     return TaskFailed(f"The send task failed with {name}; see the server log.")
 
 
-def enqueue_in_chunks(addresses: Sequence[str], *, source: Source, actor: Any) -> int:
-    """Queue ``addresses`` as tasks of ``TASK_CHUNK_SIZE`` once the current
-    transaction commits (at once outside one); returns how many tasks."""
-    chunks = list(chunked(addresses, app_settings.TASK_CHUNK_SIZE))
-    actor_id = actor_reference(actor)
+@dataclass(frozen=True)
+class Queued:
+    """What :func:`enqueue_in_chunks` put in the queue, and what it could not."""
+
+    tasks: int
+    addresses: int
+    not_queued: int
+
+
+def enqueue_in_chunks(addresses: Sequence[str], *, source: Source, actor: Any) -> Queued:
+    """Queue ``addresses`` as tasks of ``TASK_CHUNK_SIZE`` on ``TASK_BACKEND``.
+
+    Stops at the first chunk the queue refuses (logged with its error): what
+    was queued stays queued, and the result counts the rest as not queued.
+    """
     queued_task = send_reset_emails.using(backend=app_settings.TASK_BACKEND)
-
-    def enqueue() -> None:
-        for chunk in chunks:
+    actor_id = actor_reference(actor)
+    tasks = done = 0
+    for chunk in chunked(addresses, app_settings.TASK_CHUNK_SIZE):
+        try:
             queued_task.enqueue(chunk, source=str(source), actor_id=actor_id)
-
-    transaction.on_commit(enqueue)
-    return len(chunks)
+        except Exception:
+            logger.exception(
+                "The task queue refused a chunk of %d addresses; %d of %d were queued",
+                len(chunk),
+                done,
+                len(addresses),
+            )
+            break
+        tasks += 1
+        done += len(chunk)
+    return Queued(tasks=tasks, addresses=done, not_queued=len(addresses) - done)

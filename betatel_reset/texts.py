@@ -80,6 +80,13 @@ DEFAULTS: dict[str, StrOrPromise] = {
         "(%(tasks)s, %(skipped)d skipped).",
         "count",
     ),
+    "not_queued": ngettext_lazy(
+        "%(count)d address could not be queued: the task queue refused it. "
+        "See the server log, then select it again.",
+        "%(count)d addresses could not be queued: the task queue refused them. "
+        "See the server log, then select them again.",
+        "count",
+    ),
     "task_count": ngettext_lazy("%(count)d task", "%(count)d tasks", "count"),
     "summary": _("%(sent)d sent, %(failed)d failed, %(skipped)d skipped."),
     "summary_failures": _("%(sent)d sent, %(failed)d failed (%(failures)s), %(skipped)d skipped."),

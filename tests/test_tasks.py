@@ -4,6 +4,7 @@ including Betatel's 429 and a worker killed mid-batch."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import signal
@@ -22,6 +23,7 @@ from django.contrib.messages import get_messages
 from django.core.checks import run_checks
 from django.test import Client
 from django.urls import reverse
+from django.utils.module_loading import import_string
 
 from betatel_reset import tasks
 from betatel_reset.bulk import _usable_concurrency, chunked, run_bounded
@@ -35,6 +37,7 @@ from .support.real_services import ROOT, in_django, run_scenarios
 
 FRAMEWORK = "django.tasks" if find_spec("django.tasks") else "django_tasks"
 DUMMY = f"{FRAMEWORK}.backends.dummy.DummyBackend"
+DummyBackend = import_string(DUMMY)
 
 User = get_user_model()
 
@@ -214,36 +217,78 @@ def post_yes(client: Client, selected: list[str]) -> Any:
 
 
 @pytest.mark.django_db
-def test_the_admin_queues_chunks_after_the_commit(
-    admin_client: Client,
-    settings: Any,
-    django_capture_on_commit_callbacks: Callable[..., Any],
-    locmem_backend: None,
+def test_the_admin_queues_chunks_on_the_backend_named_when_it_sends(
+    admin_client: Client, settings: Any, locmem_backend: None
 ) -> None:
-    settings.TASKS = {"default": {"BACKEND": DUMMY}}
-    settings.BETATEL_RESET = {**settings.BETATEL_RESET, "TASK_CHUNK_SIZE": 2}
+    # TASK_BACKEND names an alias configured after the module was imported:
+    # the chunks go there, not to the framework's default.
+    settings.TASKS = {**settings.TASKS, "queue": {"BACKEND": DUMMY}}
+    settings.BETATEL_RESET = {
+        **settings.BETATEL_RESET,
+        "TASK_BACKEND": "queue",
+        "TASK_CHUNK_SIZE": 2,
+    }
     backend = tasks.get_task_backend()
     selected = make_users("ada@example.com", "bob@example.com", "carol@example.com")
     selected += make_users("nomail@")  # no valid address: skipped
 
-    with django_capture_on_commit_callbacks() as callbacks:
-        response = post_yes(admin_client, selected)
-        assert backend.results == []  # nothing is queued before the commit
+    response = post_yes(admin_client, selected)
 
     assert first_message(response).startswith(
         "Queued 3 reset-password emails for background workers (2 tasks, 1 skipped)."
     )
-    for callback in callbacks:
-        callback()
     root = User.objects.get(username="root")
-    assert [(r.args, r.kwargs) for r in backend.results] == [
+    assert [(r.args, r.kwargs, r.backend) for r in backend.results] == [
         (
             [["ada@example.com", "bob@example.com"]],
             {"source": "admin", "actor_id": root.pk},
+            "queue",
         ),
-        ([["carol@example.com"]], {"source": "admin", "actor_id": root.pk}),
+        ([["carol@example.com"]], {"source": "admin", "actor_id": root.pk}, "queue"),
     ]
     assert not ResendAttempt.objects.exists()  # the worker sends, not the request
+
+
+def test_importing_the_tasks_does_not_read_task_backend(settings: Any) -> None:
+    """A site may configure TASK_BACKEND's alias after the app is imported
+    (late settings, override_settings): the module must import regardless."""
+    settings.BETATEL_RESET = {**settings.BETATEL_RESET, "TASK_BACKEND": "configured-later"}
+    try:
+        importlib.reload(tasks)
+    finally:
+        settings.BETATEL_RESET = {**settings.BETATEL_RESET, "TASK_BACKEND": "default"}
+        importlib.reload(tasks)
+
+
+class RefusingAfterOne(DummyBackend):  # type: ignore[misc]
+    """A queue that takes one task, then refuses (full, or its broker is down)."""
+
+    def enqueue(self, task: Any, args: Any, kwargs: Any) -> Any:
+        if self.results:
+            raise ConnectionError("the broker went away")
+        return super().enqueue(task, args, kwargs)
+
+
+@pytest.mark.django_db
+def test_a_queue_that_refuses_midway_is_reported_exactly(
+    admin_client: Client, settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings.TASKS = {"default": {"BACKEND": f"{__name__}.RefusingAfterOne"}}
+    settings.BETATEL_RESET = {**settings.BETATEL_RESET, "TASK_CHUNK_SIZE": 2}
+    selected = make_users("ada@example.com", "bob@example.com", "carol@example.com")
+
+    response = post_yes(admin_client, selected)
+
+    message = first_message(response)
+    assert message.startswith(
+        "Queued 2 reset-password emails for background workers (1 task, 0 skipped). "
+        "1 address could not be queued: the task queue refused it."
+    )
+    assert next(iter(get_messages(response.wsgi_request))).level_tag == "error"
+    assert [r.args for r in tasks.get_task_backend().results] == [
+        [["ada@example.com", "bob@example.com"]]
+    ]
+    assert "refused a chunk of 1 addresses; 2 of 3 were queued" in caplog.text
 
 
 @pytest.mark.django_db
@@ -294,7 +339,7 @@ def test_a_killed_worker_loses_no_address(tmp_path: Path) -> None:
             "from django.core.management import call_command\n"
             "from betatel_reset.tasks import enqueue_in_chunks\n"
             "call_command('migrate', verbosity=0)\n"
-            f"print(enqueue_in_chunks({addresses!r}, source='task', actor=None))\n",
+            f"print(enqueue_in_chunks({addresses!r}, source='task', actor=None).tasks)\n",
             env,
         )
         assert chunks == 4  # of 3 addresses (tests.support.settings.tasks_db)

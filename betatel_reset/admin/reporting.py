@@ -65,7 +65,15 @@ def send_and_report(
             tasks=texts.format("task_count", count=done.tasks),
             skipped=skipped,
         )
-        report(model_admin, request, text, messages.SUCCESS, started)
+        if done.not_queued:
+            text += " " + texts.format("not_queued", count=done.not_queued)
+        report(
+            model_admin,
+            request,
+            text,
+            messages.ERROR if done.not_queued else messages.SUCCESS,
+            started,
+        )
         return
     level = messages.WARNING if done.summary.failed else messages.SUCCESS
     report(model_admin, request, done.summary.describe(skipped=skipped), level, started)

@@ -8,12 +8,20 @@
 ``betatel_reset.E005``  ``TASK_BACKEND`` is not a configured task backend
 ``betatel_reset.E006``  ``MESSAGES`` overrides a text that does not exist, or uses
                         placeholders its default does not have
+``betatel_reset.E007``  a setting has the wrong type or a value out of range
+``betatel_reset.E008``  ``CA_BUNDLE`` is not a readable file (or folder) of certificates
+``betatel_reset.E009``  ``CACHE_ALIAS`` is not an alias of ``settings.CACHES``
 ``betatel_reset.W001``  the static ``TOKEN`` is a JWT that has expired
 ``betatel_reset.W002``  ``API_URL`` is not https while ``DEBUG`` is off
 ``betatel_reset.W003``  ``BETATEL_RESET`` has keys the app does not know
 ``betatel_reset.W004``  ``ADMIN_ACTION`` is on but the user model is not in the default admin
 ``betatel_reset.W005``  rate limits are on but ``CACHE_ALIAS`` is a dummy cache
 =====================  =====================================================
+
+Every value is checked against its kind in :mod:`betatel_reset.conf`; a bad one
+is reported under the id of the check that owns the setting (E002 for
+``BACKEND``, E004 for a rate …), else E007. The other checks skip a setting
+whose value is already reported, so each mistake is named once.
 """
 
 from __future__ import annotations
@@ -25,8 +33,7 @@ from django.core.checks import CheckMessage, Error, Warning, register
 
 from .backends import get_backend
 from .conf import DEFAULTS, SETTINGS_NAME, app_settings
-from .exceptions import ConfigurationError
-from .ratelimit import parse_rate
+from .exceptions import ConfigurationError, InvalidSetting
 from .texts import DEFAULTS as TEXTS
 from .texts import placeholders
 from .tokens import get_provider, jwt_expiry
@@ -34,10 +41,10 @@ from .tokens import get_provider, jwt_expiry
 
 @register()
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    errors: list[CheckMessage] = []
+    errors: list[CheckMessage] = [_value_error(error) for error in app_settings.errors()]
     errors.extend(_check_backend_and_token())
     errors.extend(_check_api_url())
-    errors.extend(_check_rate_limits())
+    errors.extend(_check_rate_limit_cache())
     errors.extend(_check_messages())
     unknown = app_settings.unknown_keys
     if unknown:
@@ -51,7 +58,27 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     return errors
 
 
+#: The id a bad value is reported under when a check of its own owns the setting.
+VALUE_CHECK_IDS = {
+    "BACKEND": "betatel_reset.E002",
+    "TOKEN_PROVIDER": "betatel_reset.E003",
+    "RATE_LIMIT_EMAIL": "betatel_reset.E004",
+    "RATE_LIMIT_IP": "betatel_reset.E004",
+    "TASK_BACKEND": "betatel_reset.E005",
+    "CA_BUNDLE": "betatel_reset.E008",
+    "CACHE_ALIAS": "betatel_reset.E009",
+}
+
+
+def _value_error(error: InvalidSetting) -> CheckMessage:
+    """E007, or the setting's own id: the same words a request would raise."""
+    check_id = VALUE_CHECK_IDS.get(error.setting, "betatel_reset.E007")
+    return Error(str(error), hint=error.hint, id=check_id)
+
+
 def _check_backend_and_token() -> list[CheckMessage]:
+    if not app_settings.usable("BACKEND", "TOKEN", "TOKEN_PROVIDER"):
+        return []  # the value is reported above
     try:
         backend = get_backend()
     except ConfigurationError as exc:
@@ -93,6 +120,8 @@ def _check_backend_and_token() -> list[CheckMessage]:
 
 
 def _check_api_url() -> list[CheckMessage]:
+    if not app_settings.usable("API_URL"):
+        return []
     if app_settings.DEBUG or app_settings.API_URL.startswith("https://"):
         return []
     return [
@@ -105,35 +134,20 @@ def _check_api_url() -> list[CheckMessage]:
     ]
 
 
-def _check_rate_limits() -> list[CheckMessage]:
-    errors: list[CheckMessage] = []
-    rates = {
-        "RATE_LIMIT_EMAIL": app_settings.RATE_LIMIT_EMAIL,
-        "RATE_LIMIT_IP": app_settings.RATE_LIMIT_IP,
-    }
-    for name, value in rates.items():
-        if value is None:
-            continue
-        try:
-            parse_rate(value)
-        except ValueError as exc:
-            errors.append(
-                Error(
-                    f"{SETTINGS_NAME}['{name}']: {exc}",
-                    hint="Write '<count>/<period>', e.g. '3/15m' or '20/h'; None turns it off.",
-                    id="betatel_reset.E004",
-                )
-            )
-    if any(rates.values()) and app_settings.cache_backend.endswith("DummyCache"):
-        errors.append(
-            Warning(
-                f"The {app_settings.CACHE_ALIAS!r} cache is a DummyCache: rate limits and the "
-                "circuit breaker cannot count anything.",
-                hint=f"Use a real cache or set {SETTINGS_NAME}['CACHE_ALIAS'] to one.",
-                id="betatel_reset.W005",
-            )
+def _check_rate_limit_cache() -> list[CheckMessage]:
+    if not app_settings.usable("RATE_LIMIT_EMAIL", "RATE_LIMIT_IP", "CACHE_ALIAS"):
+        return []
+    limits_on = app_settings.RATE_LIMIT_EMAIL or app_settings.RATE_LIMIT_IP
+    if not limits_on or not app_settings.cache_backend.endswith("DummyCache"):
+        return []
+    return [
+        Warning(
+            f"The {app_settings.CACHE_ALIAS!r} cache is a DummyCache: rate limits and the "
+            "circuit breaker cannot count anything.",
+            hint=f"Use a real cache or set {SETTINGS_NAME}['CACHE_ALIAS'] to one.",
+            id="betatel_reset.W005",
         )
-    return errors
+    ]
 
 
 def _check_messages() -> list[CheckMessage]:
@@ -182,6 +196,8 @@ def check_admin_action(app_configs: Any = None, **kwargs: Any) -> list[CheckMess
     """W004: the resend actions attach to the default admin site's user admin."""
     from django.apps import apps
 
+    if not app_settings.usable("ADMIN_ACTION"):
+        return []  # E007
     if not app_settings.ADMIN_ACTION or not apps.is_installed("django.contrib.admin"):
         return []
     from django.contrib import admin
@@ -207,6 +223,8 @@ def check_admin_action(app_configs: Any = None, **kwargs: Any) -> list[CheckMess
 @register()
 def check_task_backend(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """E005: ``TASK_BACKEND`` names a backend of ``settings.TASKS``."""
+    if not app_settings.usable("TASK_BACKEND"):
+        return []  # reported by check_settings, under E005 too
     try:
         from .tasks import get_task_backend
     except ImportError:  # no Tasks framework: bulk sends run inline

@@ -1,158 +1,220 @@
 """The app's settings: the only module that reads ``django.conf.settings``.
 
-Every setting lives in one dict, ``BETATEL_RESET``, and has one default,
-written once in :data:`DEFAULTS`. Values are read on every access so that
-``override_settings`` and pytest-django's ``settings`` fixture take effect at
-once; anything costly to derive from a value (parsing a rate, importing a
-dotted path) is cached by the value itself, not by the moment it was read.
+Every setting lives in one dict, ``BETATEL_RESET``. :class:`AppSettings` lists
+each key once, as a :class:`Setting`: its default and its :class:`Kind`, which
+says what a value must be and turns it into the value the app uses. From that
+one table come the defaults (:data:`DEFAULTS`), the typed attributes
+(``app_settings.CONNECT_TIMEOUT`` is a float) and the system checks of every
+value (:mod:`betatel_reset.checks`), so a check and a request never disagree
+about what is valid.
+
+Values are read on every access so that ``override_settings`` and
+pytest-django's ``settings`` fixture take effect at once; anything costly to
+derive from a value (parsing a rate, loading a CA bundle) is cached by the
+value itself, not by the moment it was read. A value the app cannot use raises
+:class:`~betatel_reset.exceptions.InvalidSetting`, a ``ConfigurationError``
+that names the setting: a page answers it with a 503, never a 500.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Generic, overload
 
 from django.conf import settings
 
+from .exceptions import InvalidSetting
+from .setting_kinds import (
+    _URL_CREDENTIALS,
+    BACKEND_NAME,
+    CA_BUNDLE_PATH,
+    COUNT,
+    FLAG,
+    HTTP_URL,
+    META_KEY,
+    POSITIVE_COUNT,
+    PROVIDER,
+    RATE,
+    SECONDS,
+    TASK_BACKEND_NAME,
+    TEXTS,
+    TOKEN_TEXT,
+    URL_PATH,
+    WAIT_SECONDS,
+    Kind,
+    T,
+    choice,
+)
+
 SETTINGS_NAME = "BETATEL_RESET"
 
-#: Every key ``BETATEL_RESET`` accepts, with its default.
-DEFAULTS: dict[str, Any] = {
-    # Where and how to call Betatel.
-    "API_URL": "https://api.betatel.com",
-    "ENDPOINT_PATH": "/api/auth/reset-password/resend",
-    "BACKEND": "http",
-    "TOKEN": None,
-    "TOKEN_PROVIDER": None,
-    "CONNECT_TIMEOUT": 3.05,
-    "READ_TIMEOUT": 8.0,
-    "DEADLINE": 12.0,
-    "MAX_RETRIES": 2,
-    "RETRY_MAX_WAIT": 3.0,
-    "MAX_RESPONSE_BYTES": 64 * 1024,
-    "CA_BUNDLE": None,
-    # Public pages.
-    "PREVENT_ENUMERATION": True,
-    "RATE_LIMIT_EMAIL": "3/15m",
-    "RATE_LIMIT_IP": "20/h",
-    "CLIENT_IP_HEADER": None,
-    "CACHE_ALIAS": "default",
-    "CACHE_FAILURE": "closed",
-    # Upstream outage protection.
-    "CIRCUIT_FAILURE_THRESHOLD": 5,
-    "CIRCUIT_COOLDOWN": 30.0,
-    # Audit trail.
-    "AUDIT_ASYNC_COMMIT": True,
-    # Admin and bulk sending.
-    "ADMIN_ACTION": True,
-    "TASK_BACKEND": "default",
-    "INLINE_CONCURRENCY": 8,
-    "INLINE_MAX_BATCH": 500,
-    "TASK_CHUNK_SIZE": 100,
-    "TASK_CONCURRENCY": 4,
-    "BULK_RETRIES": 3,
-    "BULK_MAX_RETRY_WAIT": 60.0,
-    # Wording: overrides of betatel_reset.texts, by key.
-    "MESSAGES": {},
-}
+
+def _cache_alias(value: Any) -> str:
+    caches: dict[str, Any] = getattr(settings, "CACHES", {})
+    if not isinstance(value, str) or value not in caches:
+        configured = ", ".join(repr(alias) for alias in caches) or "none"
+        raise ValueError(f"settings.CACHES has {configured}")
+    return value
+
+
+CACHE_NAME = Kind(
+    "an alias of settings.CACHES",
+    "Name one of settings.CACHES (default: 'default').",
+    _cache_alias,
+)
+
+
+class Setting(Generic[T]):
+    """One key of ``BETATEL_RESET``: its default, written once, and its kind.
+
+    Read from an :class:`AppSettings` instance it gives the current value
+    converted by its kind, or raises :class:`InvalidSetting`.
+    """
+
+    def __init__(self, default: Any, kind: Kind[T], *, secret: bool = False) -> None:
+        self.default = default
+        self.kind = kind
+        #: Never quote the value in a message (the token).
+        self.secret = secret
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, instance: None, owner: type) -> Setting[T]: ...
+
+    @overload
+    def __get__(self, instance: AppSettings, owner: type) -> T: ...
+
+    def __get__(self, instance: AppSettings | None, owner: type) -> Setting[T] | T:
+        if instance is None:
+            return self
+        return self.convert(instance._get(self.name))
+
+    def convert(self, value: Any) -> T:
+        try:
+            return self.kind.convert(value)
+        except (TypeError, ValueError) as exc:
+            message = self.describe(value, str(exc))
+        raise InvalidSetting(self.name, message, self.kind.hint)
+
+    def describe(self, value: Any, detail: str = "") -> str:
+        """``BETATEL_RESET['X'] is not <what>: got <value> (<type>)[; detail].``"""
+        kind = type(value).__name__
+        if not self.secret:
+            shown = f"{_short_repr(value)} ({kind})"
+        elif isinstance(value, str):
+            shown = f"a str of {len(value)} characters"
+        else:
+            shown = f"a value of type {kind}"
+        message = f"{SETTINGS_NAME}['{self.name}'] is not {self.kind.what}: got {shown}"
+        return f"{message}; {detail}." if detail else f"{message}."
+
+
+def _short_repr(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, shortened, with any password in a URL left out."""
+    text = _URL_CREDENTIALS.sub("//***@", repr(value))
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
 class AppSettings:
-    """Typed, lazy access to ``settings.BETATEL_RESET``."""
+    """Typed, lazy access to ``settings.BETATEL_RESET``, one :class:`Setting` a key."""
+
+    # Where and how to call Betatel.
+    API_URL = Setting("https://api.betatel.com", HTTP_URL)
+    ENDPOINT_PATH = Setting("/api/auth/reset-password/resend", URL_PATH)
+    BACKEND = Setting("http", BACKEND_NAME)
+    TOKEN = Setting(None, TOKEN_TEXT, secret=True)
+    TOKEN_PROVIDER = Setting(None, PROVIDER)
+    CONNECT_TIMEOUT = Setting(3.05, SECONDS)
+    READ_TIMEOUT = Setting(8.0, SECONDS)
+    DEADLINE = Setting(12.0, SECONDS)
+    MAX_RETRIES = Setting(2, COUNT)
+    RETRY_MAX_WAIT = Setting(3.0, WAIT_SECONDS)
+    MAX_RESPONSE_BYTES = Setting(64 * 1024, POSITIVE_COUNT)
+    CA_BUNDLE = Setting(None, CA_BUNDLE_PATH)
+    # Public pages.
+    PREVENT_ENUMERATION = Setting(True, FLAG)
+    RATE_LIMIT_EMAIL = Setting("3/15m", RATE)
+    RATE_LIMIT_IP = Setting("20/h", RATE)
+    CLIENT_IP_HEADER = Setting(None, META_KEY)
+    CACHE_ALIAS = Setting("default", CACHE_NAME)
+    CACHE_FAILURE = Setting("closed", choice("closed", "open"))
+    # Upstream outage protection.
+    CIRCUIT_FAILURE_THRESHOLD = Setting(5, POSITIVE_COUNT)
+    CIRCUIT_COOLDOWN = Setting(30.0, SECONDS)
+    # Audit trail.
+    AUDIT_ASYNC_COMMIT = Setting(True, FLAG)
+    # Admin and bulk sending.
+    ADMIN_ACTION = Setting(True, FLAG)
+    TASK_BACKEND = Setting("default", TASK_BACKEND_NAME)
+    INLINE_CONCURRENCY = Setting(8, POSITIVE_COUNT)
+    INLINE_MAX_BATCH = Setting(500, POSITIVE_COUNT)
+    TASK_CHUNK_SIZE = Setting(100, POSITIVE_COUNT)
+    TASK_CONCURRENCY = Setting(4, POSITIVE_COUNT)
+    BULK_RETRIES = Setting(3, COUNT)
+    BULK_MAX_RETRY_WAIT = Setting(60.0, WAIT_SECONDS)
+    # Wording: overrides of betatel_reset.texts, by key (checked by E006).
+    MESSAGES = Setting({}, TEXTS)
+
+    @classmethod
+    def table(cls) -> dict[str, Setting[Any]]:
+        """Every setting, by key, in the order above."""
+        return {name: value for name, value in vars(cls).items() if isinstance(value, Setting)}
 
     def _user_settings(self) -> dict[str, Any]:
         value = getattr(settings, SETTINGS_NAME, None)
         return value if isinstance(value, dict) else {}
 
     def _get(self, name: str) -> Any:
+        """The raw value: the site's, else the default."""
         return self._user_settings().get(name, DEFAULTS[name])
 
     @property
     def unknown_keys(self) -> list[str]:
         return sorted(set(self._user_settings()) - set(DEFAULTS))
 
-    @property
-    def API_URL(self) -> str:
-        return str(self._get("API_URL")).rstrip("/")
+    def errors(self) -> list[InvalidSetting]:
+        """Every value the app cannot use, in the table's order; empty when all is well."""
+        found: list[InvalidSetting] = []
+        value = getattr(settings, SETTINGS_NAME, None)
+        if value is not None and not isinstance(value, dict):
+            found.append(
+                InvalidSetting(
+                    SETTINGS_NAME,
+                    f"settings.{SETTINGS_NAME} is not a dict: got {type(value).__name__}.",
+                    "Write BETATEL_RESET = {...} with the keys of the settings reference.",
+                )
+            )
+        for name in self.table():
+            try:
+                getattr(self, name)
+            except InvalidSetting as exc:
+                found.append(exc)
+        return found
 
-    @property
-    def ENDPOINT_PATH(self) -> str:
-        return "/" + str(self._get("ENDPOINT_PATH")).lstrip("/")
+    def usable(self, *names: str) -> bool:
+        """Whether every named setting has a value the app can use."""
+        try:
+            for name in names:
+                getattr(self, name)
+        except InvalidSetting:
+            return False
+        return True
+
+    def validate(self) -> None:
+        """Raise :class:`InvalidSetting` for the first value the app cannot use.
+
+        The service calls this before a resend, so a value a system check
+        reports stops it before anything is counted or sent.
+        """
+        errors = self.errors()
+        if errors:
+            raise errors[0]
 
     @property
     def ENDPOINT_URL(self) -> str:
         return self.API_URL + self.ENDPOINT_PATH
-
-    @property
-    def BACKEND(self) -> str:
-        return str(self._get("BACKEND"))
-
-    @property
-    def TOKEN(self) -> str | None:
-        value = self._get("TOKEN")
-        return str(value) if value else None
-
-    @property
-    def TOKEN_PROVIDER(self) -> Any:
-        """A dotted path or a callable, or ``None``."""
-        return self._get("TOKEN_PROVIDER") or None
-
-    @property
-    def CONNECT_TIMEOUT(self) -> float:
-        return float(self._get("CONNECT_TIMEOUT"))
-
-    @property
-    def READ_TIMEOUT(self) -> float:
-        return float(self._get("READ_TIMEOUT"))
-
-    @property
-    def DEADLINE(self) -> float:
-        return float(self._get("DEADLINE"))
-
-    @property
-    def MAX_RETRIES(self) -> int:
-        return int(self._get("MAX_RETRIES"))
-
-    @property
-    def RETRY_MAX_WAIT(self) -> float:
-        return float(self._get("RETRY_MAX_WAIT"))
-
-    @property
-    def MAX_RESPONSE_BYTES(self) -> int:
-        return int(self._get("MAX_RESPONSE_BYTES"))
-
-    @property
-    def CA_BUNDLE(self) -> str | None:
-        value = self._get("CA_BUNDLE")
-        return str(value) if value else None
-
-    @property
-    def PREVENT_ENUMERATION(self) -> bool:
-        return bool(self._get("PREVENT_ENUMERATION"))
-
-    @property
-    def RATE_LIMIT_EMAIL(self) -> str | None:
-        value = self._get("RATE_LIMIT_EMAIL")
-        return str(value) if value else None
-
-    @property
-    def RATE_LIMIT_IP(self) -> str | None:
-        value = self._get("RATE_LIMIT_IP")
-        return str(value) if value else None
-
-    @property
-    def CLIENT_IP_HEADER(self) -> str | None:
-        value = self._get("CLIENT_IP_HEADER")
-        return str(value) if value else None
-
-    @property
-    def CACHE_ALIAS(self) -> str:
-        return str(self._get("CACHE_ALIAS"))
-
-    @property
-    def CACHE_FAILURE(self) -> str:
-        """``"closed"``: refuse public resends while the cache is down;
-        ``"open"``: send them without counting limits."""
-        return str(self._get("CACHE_FAILURE"))
 
     @property
     def cache_backend(self) -> str:
@@ -161,57 +223,11 @@ class AppSettings:
         return str(caches.get(self.CACHE_ALIAS, {}).get("BACKEND", ""))
 
     @property
-    def CIRCUIT_FAILURE_THRESHOLD(self) -> int:
-        return int(self._get("CIRCUIT_FAILURE_THRESHOLD"))
-
-    @property
-    def CIRCUIT_COOLDOWN(self) -> float:
-        return float(self._get("CIRCUIT_COOLDOWN"))
-
-    @property
-    def AUDIT_ASYNC_COMMIT(self) -> bool:
-        return bool(self._get("AUDIT_ASYNC_COMMIT"))
-
-    @property
-    def ADMIN_ACTION(self) -> bool:
-        return bool(self._get("ADMIN_ACTION"))
-
-    @property
-    def TASK_BACKEND(self) -> str:
-        return str(self._get("TASK_BACKEND"))
-
-    @property
-    def INLINE_CONCURRENCY(self) -> int:
-        return max(1, int(self._get("INLINE_CONCURRENCY")))
-
-    @property
-    def INLINE_MAX_BATCH(self) -> int:
-        return int(self._get("INLINE_MAX_BATCH"))
-
-    @property
-    def TASK_CHUNK_SIZE(self) -> int:
-        return max(1, int(self._get("TASK_CHUNK_SIZE")))
-
-    @property
-    def TASK_CONCURRENCY(self) -> int:
-        return max(1, int(self._get("TASK_CONCURRENCY")))
-
-    @property
-    def BULK_RETRIES(self) -> int:
-        return max(0, int(self._get("BULK_RETRIES")))
-
-    @property
-    def BULK_MAX_RETRY_WAIT(self) -> float:
-        return float(self._get("BULK_MAX_RETRY_WAIT"))
-
-    @property
-    def MESSAGES(self) -> dict[str, Any]:
-        value = self._get("MESSAGES")
-        return value if isinstance(value, dict) else {}
-
-    @property
     def DEBUG(self) -> bool:
         return bool(settings.DEBUG)
 
+
+#: Every key ``BETATEL_RESET`` accepts, with its default.
+DEFAULTS: dict[str, Any] = {name: setting.default for name, setting in AppSettings.table().items()}
 
 app_settings = AppSettings()

@@ -13,7 +13,9 @@ They are split by what a caller must do differently::
         └── CircuitOpen               recent failures: we are not calling Betatel for a while
 
     ConfigurationError                outside the tree on purpose, so a handler for
-                                      BetatelResetError never hides a misconfigured site
+    │                                 BetatelResetError never hides a misconfigured site
+    └── InvalidSetting                a BETATEL_RESET value of the wrong type or out of
+                                      range; ``setting`` names the key
 
 Every error carries the upstream ``status_code`` (``None`` when no answer came)
 and a description of the *response*, never of the request: no error holds the
@@ -31,6 +33,16 @@ class ConfigurationError(ImproperlyConfigured):
     """The site's settings do not let the app work; the message names the fix."""
 
     outcome = Outcome.MISCONFIGURED
+
+
+class InvalidSetting(ConfigurationError):
+    """A setting's value the app cannot use; the system checks report the same
+    error at startup (``betatel_reset.E007`` and the setting's own ids)."""
+
+    def __init__(self, setting: str, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.setting = setting
+        self.hint = hint
 
 
 class BetatelResetError(Exception):

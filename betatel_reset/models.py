@@ -103,7 +103,9 @@ def _can_commit_async(connection: Any) -> bool:
     """PostgreSQL, autocommit, and parameters bound client-side (a statement
     bound server-side cannot carry two commands)."""
     return (
-        app_settings.AUDIT_ASYNC_COMMIT
+        # A value it cannot use (check E007) means the plain commit, always correct.
+        app_settings.usable("AUDIT_ASYNC_COMMIT")
+        and app_settings.AUDIT_ASYNC_COMMIT
         and connection.vendor == "postgresql"
         and connection.alias not in _refused_async
         and connection.get_autocommit()

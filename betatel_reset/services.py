@@ -20,6 +20,7 @@ from . import circuit
 from .addresses import clean_address, mask_email
 from .backends import UpstreamResponse, get_backend
 from .choices import Outcome, Source
+from .conf import app_settings
 from .exceptions import (
     AuthenticationFailed,
     BetatelResetError,
@@ -79,6 +80,8 @@ def resend_reset_email(
     _announce(resend_requested, attempt.source, **attempt.signal_args())
     failure: BetatelResetError | ConfigurationError | None = None
     try:
+        # A value a system check reports stops here, before anything is counted or sent.
+        app_settings.validate()
         if _applies_rate_limits(attempt.source, rate_limit):
             check_rate_limits(attempt.address, request)
         circuit.before_call()

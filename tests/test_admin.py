@@ -298,6 +298,18 @@ def test_a_misconfigured_site_is_reported_not_summarised(
     assert ResendAttempt.objects.get().outcome == Outcome.MISCONFIGURED
 
 
+def test_a_setting_the_admin_cannot_use_is_reported_before_the_confirmation_page(
+    boss_client: Client, users: dict[str, Any], settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings.BETATEL_RESET = {**settings.BETATEL_RESET, "INLINE_CONCURRENCY": "8"}
+    response = run_action(boss_client, ACTION, pks(users["ada"]))
+    assert response.status_code == 200
+    [message] = texts(response)
+    assert message.startswith("Sending stopped: the site is misconfigured. Run “manage.py check”")
+    assert "BETATEL_RESET['INLINE_CONCURRENCY']" in caplog.text
+    assert not ResendAttempt.objects.exists()
+
+
 def test_sends_inline_without_a_tasks_framework(
     boss_client: Client,
     users: dict[str, Any],
@@ -577,6 +589,15 @@ def test_attach_waits_for_a_user_admin_registered_later(client: Client) -> None:
 
 def test_auto_attach_is_off_with_the_setting(settings: Any) -> None:
     settings.BETATEL_RESET = {**settings.BETATEL_RESET, "ADMIN_ACTION": False}
+    site = admin.AdminSite(name="site")
+    site.register(User, SiteUserAdmin)
+    auto_attach(site)
+    assert site.get_model_admin(User).actions == ["own_action"]
+
+
+def test_auto_attach_leaves_the_admin_alone_when_the_setting_is_unusable(settings: Any) -> None:
+    # check E007 names the value; the site still starts.
+    settings.BETATEL_RESET = {**settings.BETATEL_RESET, "ADMIN_ACTION": "no"}
     site = admin.AdminSite(name="site")
     site.register(User, SiteUserAdmin)
     auto_attach(site)

@@ -31,7 +31,7 @@ def test_documented_defaults_match_the_code() -> None:
 
 def test_every_check_id_is_documented() -> None:
     source = (Path(__file__).resolve().parent.parent / "betatel_reset" / "checks.py").read_text()
-    ids = set(re.findall(r'id="(betatel_reset\.[EW]\d{3})"', source))
+    ids = set(re.findall(r'"(betatel_reset\.[EW]\d{3})"', source))
     assert ids
     for check_id in ids:
         assert f"`{check_id}`" in README, check_id

@@ -17,6 +17,7 @@ from django.test import Client
 from django.urls import reverse
 
 from betatel_reset.backends import locmem
+from betatel_reset.choices import Outcome
 from betatel_reset.models import ResendAttempt
 from betatel_reset.views import PREFILL_COOKIE
 
@@ -411,6 +412,34 @@ def test_demo_home_links_to_the_pages_and_the_admin(client: Client) -> None:
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("CONNECT_TIMEOUT", "3s"),
+        ("CA_BUNDLE", "/nonexistent/ca.pem"),
+        ("CACHE_ALIAS", "redis"),
+        ("RATE_LIMIT_IP", 20),
+        ("CLIENT_IP_HEADER", "X-Forwarded-For"),
+        ("PREVENT_ENUMERATION", "no"),  # the same 503 for every address: nothing leaks
+        ("AUDIT_ASYNC_COMMIT", "yes"),  # and the attempt is still audited
+    ],
+)
+def test_a_setting_the_app_cannot_use_answers_503_not_500(
+    client: Client, settings: Any, mocked: responses.RequestsMock, name: str, value: Any
+) -> None:
+    settings.BETATEL_RESET = {**settings.BETATEL_RESET, name: value}
+    expect_resends(mocked, unknown="ada@example.com")
+
+    response = client.post(RESEND, {"email": "ada@example.com"})
+
+    assert response.status_code == 503
+    assert UNAVAILABLE in text(response)
+    assert not mocked.calls
+    row = ResendAttempt.objects.get()
+    assert row.outcome == Outcome.MISCONFIGURED
+    assert f"BETATEL_RESET['{name}']" in row.detail
+
+
 def test_a_failing_token_provider_answers_503_not_500(client: Any, settings: Any) -> None:
     def provider(request: Any) -> str:
         raise RuntimeError("vault is down")

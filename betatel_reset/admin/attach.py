@@ -91,7 +91,7 @@ def auto_attach(site: AdminSite | None = None) -> None:
 
     Called from the app's ``ready()``; does nothing when ``ADMIN_ACTION`` is off.
     """
-    if not app_settings.ADMIN_ACTION:
+    if not _enabled():
         return
     if attach_user_actions(site) is not None:
         return
@@ -99,10 +99,16 @@ def auto_attach(site: AdminSite | None = None) -> None:
 
     def attach_on_first_request(sender: Any, **kwargs: Any) -> None:
         request_started.disconnect(dispatch_uid=dispatch_uid)
-        if app_settings.ADMIN_ACTION and attach_user_actions(site) is None:
+        if _enabled() and attach_user_actions(site) is None:
             logger.warning(
                 "The user model is not registered with the admin site, so the resend "
                 "actions were not added to it (see check betatel_reset.W004)."
             )
 
     request_started.connect(attach_on_first_request, weak=False, dispatch_uid=dispatch_uid)
+
+
+def _enabled() -> bool:
+    """``ADMIN_ACTION``; a value the app cannot use attaches nothing rather
+    than stop the site from starting (check E007 names it)."""
+    return app_settings.usable("ADMIN_ACTION") and app_settings.ADMIN_ACTION

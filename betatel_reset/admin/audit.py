@@ -15,7 +15,7 @@ from ..addresses import unique_addresses
 from ..choices import Outcome
 from ..models import ResendAttempt
 from .permissions import has_send_reset_email_permission
-from .reporting import refuse_too_many, send_and_report
+from .reporting import refuse_misconfigured, refuse_too_many, send_and_report
 from .send_button import send_to_user_view
 from .user_actions import clear_limits
 
@@ -75,7 +75,7 @@ class ResendAttemptAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # not gen
         if not addresses:
             self.message_user(request, texts.format("nothing_to_retry"), messages.WARNING)
             return
-        if refuse_too_many(self, request, len(addresses)):
+        if refuse_misconfigured(self, request) or refuse_too_many(self, request, len(addresses)):
             return
         send_and_report(self, request, addresses, len(latest_failure) - len(addresses))
 

@@ -27,6 +27,18 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+def refuse_misconfigured(model_admin: ModelAdmin[Any], request: HttpRequest) -> bool:
+    """Tell the admin and return ``True`` when a setting has a value the app
+    cannot use; ``manage.py check`` names it, and so does the log."""
+    try:
+        app_settings.validate()
+    except ConfigurationError as exc:
+        logger.error("Admin resend stopped: %s", exc)
+        model_admin.message_user(request, texts.format("stopped_misconfigured"), messages.ERROR)
+        return True
+    return False
+
+
 def refuse_too_many(model_admin: ModelAdmin[Any], request: HttpRequest, count: int) -> bool:
     """Tell the admin and return ``True`` when ``count`` addresses are too
     many to send while they wait."""

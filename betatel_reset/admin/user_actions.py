@@ -25,7 +25,7 @@ from ..exceptions import LimitsUnavailable
 from ..ratelimit import clear_rate_limits
 from ..selection import Selection, has_field, plan_users
 from .permissions import has_send_reset_email_permission
-from .reporting import refuse_too_many, send_and_report
+from .reporting import refuse_misconfigured, refuse_too_many, send_and_report
 
 if TYPE_CHECKING:
     from django.contrib.admin import ModelAdmin
@@ -48,6 +48,8 @@ def resend_reset_email_action(
     if not has_field(queryset.model, queryset.model.get_email_field_name()):
         text = texts.format("no_email_field", model=queryset.model._meta.verbose_name)
         modeladmin.message_user(request, text, messages.ERROR)
+        return None
+    if refuse_misconfigured(modeladmin, request):
         return None
     selection = plan_users(queryset)
     if refuse_too_many(modeladmin, request, len(selection.to_send)):

@@ -16,6 +16,7 @@ from django.http import HttpResponse
 from django.test import Client
 from django.urls import reverse
 
+from betatel_reset.addresses import clean_address
 from betatel_reset.backends import locmem
 from betatel_reset.models import ResendAttempt
 from betatel_reset.views import PREFILL_SESSION_KEY
@@ -264,6 +265,32 @@ def test_rate_limit_answers_429_with_retry_after(
     assert f"Too many requests. Please try again in {wait}." in html
     assert 'value="ada@example.com"' in html
     assert len(locmem.outbox) == 1
+
+
+@pytest.mark.parametrize(
+    "spellings",
+    [
+        # \uff45 and \uff25 are a fullwidth e and E.
+        ["ada@example.com", "ada@\uff45xample.com", "ADA@\uff25XAMPLE.COM", "Ada@Example.com"],
+        [
+            "ada@bücher.example",
+            "ada@XN--BCHER-KVA.example",
+            "Ada@BÜCHER.EXAMPLE",
+            "ada@\uff42ücher.example",
+        ],
+    ],
+    ids=["fullwidth", "idn"],
+)
+def test_the_address_limit_holds_however_the_address_is_spelled(
+    client: Client, locmem_backend: None, settings: Any, spellings: list[str]
+) -> None:
+    settings.BETATEL_RESET = {**settings.BETATEL_RESET, "RATE_LIMIT_EMAIL": "3/15m"}
+
+    statuses = [client.post(RESEND, {"email": email}).status_code for email in spellings]
+
+    assert statuses == [302, 302, 302, 429]
+    # Betatel gets each address as typed (domain lower-cased), never the key.
+    assert [r.email for r in locmem.outbox] == [clean_address(e) for e in spellings[:3]]
 
 
 def test_expired_link_moves_the_address_into_the_session(client: Client) -> None:

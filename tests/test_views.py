@@ -333,6 +333,26 @@ def test_expired_link_keeps_other_parameters(client: Client) -> None:
     assert response["Location"] == f"{EXPIRED}?utm_source=email"
 
 
+def test_expired_link_without_the_slash_moves_the_address_out_too(
+    client: Client, settings: Any
+) -> None:
+    # As in the demo: APPEND_SLASH (Django's default) with CommonMiddleware,
+    # whose redirect to the slash would copy the address into Location.
+    settings.APPEND_SLASH = True
+    assert "django.middleware.common.CommonMiddleware" in settings.MIDDLEWARE
+    slashless = EXPIRED.rstrip("/")
+
+    response = client.get(slashless, {"email": "Ada@Example.COM", "utm_source": "email"})
+
+    assert response.status_code == 302
+    assert response["Location"] in {f"{slashless}?utm_source=email", f"{EXPIRED}?utm_source=email"}
+    assert response["Referrer-Policy"] == "no-referrer"
+    assert_no_store(response)
+    page = client.get(response["Location"])
+    assert page.status_code == 200
+    assert 'value="Ada@example.com"' in text(page)
+
+
 def test_csrf_is_enforced(locmem_backend: None) -> None:
     client = Client(enforce_csrf_checks=True)
 

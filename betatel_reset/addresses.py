@@ -1,4 +1,21 @@
-"""What an address is: how it is checked, normalised, keyed and masked."""
+"""What an address is: how it is checked, normalised, keyed and masked.
+
+An address has two forms here, for two different jobs:
+
+- **What is sent** to Betatel (and kept in the audit trail) is the address as
+  the user typed it or the site stored it, normalised only as Django's
+  ``BaseUserManager.normalize_email`` normalises what sites store: white space
+  dropped, domain lower-cased (:func:`clean_address`). Betatel looks the
+  account up by the address it was registered with, most likely that spelling;
+  sending another one (punycode for a domain registered in Unicode, a
+  case-folded local part) could make it miss an account that exists, and the
+  user, told as always that an email is on its way, would get none.
+- **What is compared** is :func:`mailbox_key`: one key per mailbox however it
+  is spelled, for the rate limits and for de-duplicating a bulk send. It is
+  never sent anywhere. Django's own ``PasswordResetForm`` does the same: it
+  matches addresses by their NFKC case-folded form and emails the address as
+  stored.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +23,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
+import idna
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
@@ -50,9 +68,35 @@ def mask_email(address: str) -> str:
 
 
 def mailbox_key(address: str) -> str:
-    """One key per mailbox, however its letters are cased: one rate-limit
-    counter, and one send when a selection names it twice."""
-    return address.strip().casefold()
+    """One key per mailbox, however it is spelled: one rate-limit counter, and
+    one send when a selection names it twice.
+
+    The address in Unicode's compatibility form (NFKC: a fullwidth ``e``,
+    U+FF45, is an ``e``) without surrounding white space; its local part
+    case-folded, and its domain as IDNA writes it in ASCII, lower-cased, so
+    ``Bücher.example``, ``bücher.example`` and ``XN--BCHER-KVA.example`` are one
+    key. Never raises, and the key of a key is itself.
+    """
+    local, at, domain = unicodedata.normalize("NFKC", address).strip().rpartition("@")
+    local = unicodedata.normalize("NFKC", local.casefold())
+    return f"{local}{at}{_ascii_domain(domain)}"
+
+
+def _ascii_domain(domain: str) -> str:
+    """``Bücher.Example`` → ``xn--bcher-kva.example``, as IDNA 2008 spells it.
+
+    IDNA 2008 with UTS #46 mapping, as browsers and mail software spell
+    domains today, rather than Python's own ``"idna"`` codec (IDNA 2003), which
+    maps ``ß`` to ``ss``: ``faß.de`` and ``fass.de`` are two domains, and one
+    key for both would let one mailbox's requests use up the other's limit and
+    drop one of them from a bulk send. A domain IDNA 2008 refuses (an emoji, a
+    malformed label) keeps its lower-cased NFKC spelling.
+    """
+    folded = unicodedata.normalize("NFKC", domain.lower())
+    try:
+        return idna.encode(folded, uts46=True).decode("ascii")
+    except UnicodeError:  # idna.IDNAError is one
+        return folded
 
 
 def unique_addresses(

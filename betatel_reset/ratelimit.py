@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import logging
 import math
 import re
 import time
@@ -26,6 +27,8 @@ from .addresses import mailbox_key
 from .cache import CacheDown, reaching
 from .conf import app_settings
 from .exceptions import ConfigurationError, LimitsUnavailable, RateLimitExceeded
+
+logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "betatel_reset:rl"
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -73,7 +76,10 @@ def client_ip(request: HttpRequest) -> str:
     """The client's address: ``REMOTE_ADDR``, or the trusted proxy header when
     ``CLIENT_IP_HEADER`` names one (its last entry: the one the proxy added).
 
-    IPv6 clients are counted per /64, the block one subscriber usually holds.
+    An IPv4 client counts as its IPv4 address even when it arrives as an IPv6
+    one (see :func:`ip_bucket`); other IPv6 clients count per /64, the block
+    one subscriber usually holds. Without any usable address every such client
+    shares the one bucket ``"unknown"``, which is logged once per process.
     """
     candidates = [request.META.get("REMOTE_ADDR", "")]
     header = app_settings.CLIENT_IP_HEADER
@@ -84,10 +90,46 @@ def client_ip(request: HttpRequest) -> str:
             address = ipaddress.ip_address(value)
         except ValueError:
             continue
-        if address.version == 6:
-            return str(ipaddress.ip_network(f"{address}/64", strict=False))
-        return str(address)
+        return ip_bucket(address)
+    _warn_shared_bucket()
     return "unknown"
+
+
+#: RFC 6052's well-known NAT64 prefix: the last 32 bits are the IPv4 client.
+NAT64_PREFIX = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+def ip_bucket(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    """What one client is counted as: an IPv4 address, or an IPv6 /64.
+
+    A server listening on ``[::]`` sees IPv4 clients as ``::ffff:a.b.c.d``, and
+    one behind NAT64 as ``64:ff9b::a.b.c.d``: per /64, every IPv4 client would
+    share one bucket. Those, and 6to4 and Teredo addresses (whose IPv4 is the
+    client's own, or its NAT's), count as the IPv4 address they carry.
+    """
+    if isinstance(address, ipaddress.IPv4Address):
+        return str(address)
+    if address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    if address in NAT64_PREFIX:
+        return str(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    if address.sixtofour is not None:
+        return str(address.sixtofour)
+    if address.teredo is not None:
+        return str(address.teredo[1])
+    return str(ipaddress.ip_network(f"{address}/64", strict=False))
+
+
+@functools.cache
+def _warn_shared_bucket() -> None:
+    """Say once per process that the per-IP limit cannot tell clients apart."""
+    logger.warning(
+        "No client address to rate-limit by: REMOTE_ADDR is empty or not an IP "
+        "address and CLIENT_IP_HEADER gives none, so these visitors share one "
+        "per-IP limit. Behind a proxy (on a Unix socket, say), set "
+        "BETATEL_RESET['CLIENT_IP_HEADER'] to the header it sets, e.g. "
+        "'HTTP_X_FORWARDED_FOR'."
+    )
 
 
 def _hash(scope: str, material: str) -> str:

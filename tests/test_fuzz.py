@@ -8,12 +8,14 @@ key, ``email``. Each family of hostile input is its own test id.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import unicodedata
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
+import idna
 import pytest
 import responses
 from django.test import Client
@@ -21,7 +23,8 @@ from django.test.client import encode_multipart
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from betatel_reset.addresses import MAX_EMAIL_LENGTH, clean_address
+from betatel_reset.addresses import MAX_EMAIL_LENGTH, clean_address, mailbox_key
+from betatel_reset.exceptions import InvalidAddress
 from betatel_reset.forms import ResendForm
 
 from .conftest import ENDPOINT
@@ -208,6 +211,44 @@ def test_tricky_addresses(no_rate_limits: None, value: str) -> None:
     check_form(value)
     for encoding in ENCODINGS:
         check_view(value, encoding)
+
+
+@PER_FAMILY
+@FUZZ
+@given(data=st.data())
+def test_mailbox_key_never_raises_and_keys_itself(family: str, data: st.DataObject) -> None:
+    """For anything typed, and for every address the form accepts, the key is
+    a key: keying it again changes nothing."""
+    value = data.draw(FAMILIES[family], label="email")
+    texts = [value]
+    with contextlib.suppress(InvalidAddress):
+        texts.append(clean_address(value))
+    for text in texts:
+        key = mailbox_key(text)
+        assert mailbox_key(key) == key
+
+
+#: ASCII ``!`` … ``~`` → their fullwidth forms (U+FF01 … U+FF5E), as East Asian
+#: input methods type them.
+FULLWIDTH = {code: code + 0xFEE0 for code in range(0x21, 0x7F)}
+
+
+@FUZZ
+@given(address=st.emails(), upper=st.booleans())
+def test_fullwidth_and_cased_spellings_share_a_key(address: str, upper: bool) -> None:
+    local, _, domain = address.rpartition("@")
+    domain = domain.upper() if upper else domain
+    assert mailbox_key(f"{local}@{domain.translate(FULLWIDTH)}") == mailbox_key(address)
+
+
+@FUZZ
+@given(local=st.sampled_from(["ada", "Ada.Lovelace"]), domain=IDN_DOMAINS)
+def test_unicode_and_punycode_spellings_share_a_key(local: str, domain: str) -> None:
+    try:
+        ascii_domain = idna.encode(domain, uts46=True).decode("ascii")
+    except idna.IDNAError:
+        return  # IDNA 2008 refuses it: no punycode spelling to compare with
+    assert mailbox_key(f"{local}@{ascii_domain.upper()}") == mailbox_key(f"{local}@{domain}")
 
 
 @FUZZ

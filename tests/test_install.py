@@ -75,7 +75,7 @@ def test_wheel_and_sdist_carry_everything(dist: Path) -> None:
         for line in metadata.splitlines()
         if line.startswith("Requires-Dist:") and "extra ==" not in line
     )
-    assert requires == ["Django>=5.2", "requests>=2.31"]
+    assert requires == ["Django>=5.2", "idna>=3", "requests>=2.31"]
 
 
 def test_installs_into_an_existing_site(

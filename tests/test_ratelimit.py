@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+import re
+import socket
+import socketserver
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 import responses
 from django.core.cache import cache
+from django.core.servers.basehttp import ThreadedWSGIServer
+from django.db import connections
 from django.test import RequestFactory
+from django.test.testcases import LiveServerThread
 
 from betatel_reset import ratelimit
 from betatel_reset.backends import locmem
@@ -19,6 +28,8 @@ from betatel_reset.services import resend_reset_email
 from .conftest import ENDPOINT
 
 pytestmark = pytest.mark.django_db
+
+RESEND_PATH = "/reset-password/resend/"
 
 
 class Clock:
@@ -219,10 +230,183 @@ class TestClientIp:
         request = web_request("10.0.0.2", HTTP_X_FORWARDED_FOR="<script>")
         assert client_ip(request) == "10.0.0.2"
 
-    def test_ipv6_counted_per_64(self) -> None:
-        assert client_ip(web_request("2001:db8:1:2:3:4:5:6")) == "2001:db8:1:2::/64"
+    @pytest.mark.parametrize(
+        ("remote_addr", "bucket"),
+        [
+            ("203.0.113.7", "203.0.113.7"),
+            ("::ffff:203.0.113.7", "203.0.113.7"),  # IPv4 on a [::] socket
+            ("::FFFF:CB00:7107", "203.0.113.7"),
+            ("64:ff9b::203.0.113.7", "203.0.113.7"),  # NAT64, well-known prefix
+            ("2002:cb00:7107:5::1", "203.0.113.7"),  # 6to4
+            ("2001:0:4136:e378:8000:63bf:3fff:fdd2", "192.0.2.45"),  # Teredo
+            ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"),
+            ("64:ff9b:1::cb00:7107", "64:ff9b:1::/64"),  # a local NAT64 prefix: layout unknown
+            ("fe80::1%eth0", "fe80::/64"),
+        ],
+    )
+    def test_ipv4_clients_count_by_their_ipv4_address(self, remote_addr: str, bucket: str) -> None:
+        assert client_ip(web_request(remote_addr)) == bucket
 
-    def test_missing_address(self) -> None:
+    def test_a_mapped_address_from_the_trusted_header(self, settings: Any) -> None:
+        settings.BETATEL_RESET = {"CLIENT_IP_HEADER": "HTTP_X_FORWARDED_FOR"}
+        request = web_request("::1", HTTP_X_FORWARDED_FOR="::ffff:198.51.100.9")
+        assert client_ip(request) == "198.51.100.9"
+
+    @pytest.mark.parametrize("remote_addr", [None, "", "unix:/run/gunicorn.sock", "<script>"])
+    def test_no_usable_address(self, remote_addr: str | None) -> None:
         request = web_request()
-        del request.META["REMOTE_ADDR"]
+        if remote_addr is None:
+            del request.META["REMOTE_ADDR"]
+        else:
+            request.META["REMOTE_ADDR"] = remote_addr
         assert client_ip(request) == "unknown"
+
+    def test_no_usable_address_is_logged_once_per_process(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        ratelimit._warn_shared_bucket.cache_clear()
+        caplog.set_level(logging.DEBUG, logger="betatel_reset")
+        try:
+            client_ip(web_request("203.0.113.7"))
+            assert caplog.records == []
+            for _ in range(2):
+                client_ip(web_request(""))
+        finally:
+            ratelimit._warn_shared_bucket.cache_clear()
+
+        [record] = caplog.records
+        assert (record.name, record.levelno) == ("betatel_reset.ratelimit", logging.WARNING)
+        assert "BETATEL_RESET['CLIENT_IP_HEADER']" in record.getMessage()
+
+
+# A real server listening on [::] ------------------------------------------------
+
+
+class DualStackWSGIServer(ThreadedWSGIServer):
+    """Django's runserver server on one IPv6 socket that takes IPv4 too, as
+    ``gunicorn -b [::]:8000`` and ``runserver [::]:8000`` listen: an IPv4
+    client's ``REMOTE_ADDR`` is ``::ffff:a.b.c.d``."""
+
+    address_family = socket.AF_INET6
+
+    def server_bind(self) -> None:
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        # TCPServer's bind without HTTPServer's, which looks the host name up.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = "localhost", self.server_address[1]
+        self.setup_environ()
+
+
+class DualStackSite(LiveServerThread):
+    """The demo site on ``[::]``, in a thread sharing the test's database; it
+    records the ``REMOTE_ADDR`` of every request."""
+
+    server_class = DualStackWSGIServer
+
+    def __init__(self, connections_override: dict[str, Any]) -> None:
+        super().__init__("::", self.recording, connections_override)
+        self.remote_addrs: list[str] = []
+
+    def recording(self, app: Any) -> Any:
+        def wrapped(environ: dict[str, Any], start_response: Any) -> Any:
+            self.remote_addrs.append(environ["REMOTE_ADDR"])
+            return app(environ, start_response)
+
+        return wrapped
+
+    def visitor(self, source_ip: str) -> Visitor:
+        """A browser whose connections leave from ``source_ip``, over IPv4."""
+        return Visitor(f"http://127.0.0.1:{self.port}", source_ip)
+
+
+class Visitor(requests.Session):
+    def __init__(self, base: str, source_ip: str) -> None:
+        super().__init__()
+        self.base = base
+        self.trust_env = False  # no proxy from the environment: loopback only
+        self.mount("http://", SourceAddressAdapter(source_ip))
+
+    def resend(self, email: str) -> int:
+        """POST the resend form as a browser would; returns the status."""
+        page = self.get(self.base + RESEND_PATH, timeout=10)
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+        assert token is not None, page.status_code
+        response = self.post(
+            self.base + RESEND_PATH,
+            data={"email": email, "csrfmiddlewaretoken": token.group(1)},
+            allow_redirects=False,
+            timeout=10,
+        )
+        return response.status_code
+
+
+class SourceAddressAdapter(requests.adapters.HTTPAdapter):
+    def __init__(self, source_ip: str) -> None:
+        self.source_ip = source_ip
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, source_address=(self.source_ip, 0), **kwargs)
+
+
+def _skip_unless_bindable(family: socket.AddressFamily, host: str, why: str) -> None:
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        try:
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            sock.bind((host, 0))
+        except OSError as exc:
+            pytest.skip(f"{why} ({exc})")
+
+
+@pytest.fixture
+def dual_stack_site() -> Iterator[DualStackSite]:
+    if not socket.has_ipv6:
+        pytest.skip("needs IPv6: Python was built without it")
+    _skip_unless_bindable(socket.AF_INET6, "::", "needs a dual-stack IPv6 socket on [::]")
+    for source in ("127.0.0.2", "127.0.0.3"):
+        _skip_unless_bindable(
+            socket.AF_INET, source, f"needs {source} as a source address (Linux has all of 127/8)"
+        )
+    shared = {
+        conn.alias: conn
+        for conn in connections.all()
+        if conn.vendor == "sqlite" and conn.is_in_memory_db()
+    }
+    for conn in shared.values():
+        conn.inc_thread_sharing()
+    site = DualStackSite(shared)
+    site.daemon = True
+    site.start()
+    site.is_ready.wait(timeout=10)
+    try:
+        if site.error:
+            raise site.error
+        yield site
+    finally:
+        site.terminate()
+        for conn in shared.values():
+            conn.dec_thread_sharing()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ipv4_clients_of_a_dual_stack_server_get_their_own_limits(
+    settings: Any, locmem_backend: None, clock: Clock, dual_stack_site: DualStackSite
+) -> None:
+    settings.BETATEL_RESET = {
+        **settings.BETATEL_RESET,
+        "RATE_LIMIT_IP": "2/h",
+        "RATE_LIMIT_EMAIL": None,
+    }
+    first = dual_stack_site.visitor("127.0.0.2")
+    second = dual_stack_site.visitor("127.0.0.3")
+
+    assert [first.resend(f"first{i}@example.com") for i in range(3)] == [302, 302, 429]
+    assert second.resend("second@example.com") == 302
+
+    assert set(dual_stack_site.remote_addrs) == {"::ffff:127.0.0.2", "::ffff:127.0.0.3"}
+    assert [r.email for r in locmem.outbox] == [
+        "first0@example.com",
+        "first1@example.com",
+        "second@example.com",
+    ]

@@ -16,6 +16,7 @@ from django.http import HttpResponse
 from django.test import Client
 from django.urls import reverse
 
+from betatel_reset.addresses import clean_address
 from betatel_reset.backends import locmem
 from betatel_reset.choices import Outcome
 from betatel_reset.models import ResendAttempt
@@ -285,6 +286,32 @@ def test_rate_limit_answers_429_with_retry_after(
     assert len(locmem.outbox) == 1
 
 
+@pytest.mark.parametrize(
+    "spellings",
+    [
+        # \uff45 and \uff25 are a fullwidth e and E.
+        ["ada@example.com", "ada@\uff45xample.com", "ADA@\uff25XAMPLE.COM", "Ada@Example.com"],
+        [
+            "ada@bücher.example",
+            "ada@XN--BCHER-KVA.example",
+            "Ada@BÜCHER.EXAMPLE",
+            "ada@\uff42ücher.example",
+        ],
+    ],
+    ids=["fullwidth", "idn"],
+)
+def test_the_address_limit_holds_however_the_address_is_spelled(
+    client: Client, locmem_backend: None, settings: Any, spellings: list[str]
+) -> None:
+    settings.BETATEL_RESET = {**settings.BETATEL_RESET, "RATE_LIMIT_EMAIL": "3/15m"}
+
+    statuses = [client.post(RESEND, {"email": email}).status_code for email in spellings]
+
+    assert statuses == [302, 302, 302, 429]
+    # Betatel gets each address as typed (domain lower-cased), never the key.
+    assert [r.email for r in locmem.outbox] == [clean_address(e) for e in spellings[:3]]
+
+
 def test_expired_link_moves_the_address_into_a_signed_cookie(client: Client) -> None:
     response = client.get(EXPIRED, {"email": "Ada@Example.COM"})
 
@@ -350,6 +377,28 @@ def test_expired_link_keeps_other_parameters(client: Client) -> None:
     response = client.get(EXPIRED, {"email": "ada@example.com", "utm_source": "email"})
 
     assert response["Location"] == f"{EXPIRED}?utm_source=email"
+
+
+def test_expired_link_without_the_slash_moves_the_address_out_too(
+    client: Client, settings: Any
+) -> None:
+    # As in the demo: APPEND_SLASH (Django's default) with CommonMiddleware,
+    # whose redirect to the slash would copy the address into Location.
+    settings.APPEND_SLASH = True
+    assert "django.middleware.common.CommonMiddleware" in settings.MIDDLEWARE
+    slashless = EXPIRED.rstrip("/")
+
+    response = client.get(slashless, {"email": "Ada@Example.COM", "utm_source": "email"})
+
+    assert response.status_code == 302
+    assert response["Location"] in {f"{slashless}?utm_source=email", f"{EXPIRED}?utm_source=email"}
+    assert response["Referrer-Policy"] == "no-referrer"
+    assert_no_store(response)
+    # The test client ignores cookie paths; a browser sends this one to both spellings.
+    assert response.cookies[PREFILL_COOKIE]["path"] == slashless
+    page = client.get(response["Location"])
+    assert page.status_code == 200
+    assert 'value="Ada@example.com"' in text(page)
 
 
 def test_csrf_is_enforced(locmem_backend: None) -> None:

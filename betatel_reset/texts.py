@@ -105,6 +105,10 @@ DEFAULTS: dict[str, StrOrPromise] = {
         "The cache that counts rate limits is unavailable, so nothing was cleared. "
         "Try again once it is back."
     ),
+    "limits_misconfigured": _(
+        "Nothing was cleared: the site is misconfigured. Run “manage.py check” and see "
+        "the server log."
+    ),
     "none_failed": _("None of the selected attempts failed."),
     "nothing_to_retry": _("Nothing to retry: every address was sent successfully since."),
     # The change page's "Send reset email" button.

@@ -151,3 +151,18 @@ def test_betatel_down_answers_503_without_mailing_admins_per_request(
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1
     assert warnings[0].startswith("Betatel circuit opened after 2 consecutive failures")
+
+
+def test_clearing_limits_with_a_bad_rate_says_the_site_is_misconfigured(
+    admin_client: Client, settings: Any
+) -> None:
+    settings.BETATEL_RESET = {**settings.BETATEL_RESET, "RATE_LIMIT_EMAIL": "3 per hour"}
+    user = get_user_model().objects.create_user("ada", "ada@example.com")
+    response = admin_client.post(
+        reverse("admin:auth_user_changelist"),
+        {"action": "clear_rate_limits_action", "_selected_action": [user.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    [message] = [str(m) for m in get_messages(response.wsgi_request)]
+    assert message.startswith("Nothing was cleared: the site is misconfigured.")

@@ -21,7 +21,7 @@ from django.utils.translation import gettext_lazy as _
 from .. import texts
 from ..conf import app_settings
 from ..dispatch import sends_inline
-from ..exceptions import LimitsUnavailable
+from ..exceptions import ConfigurationError, LimitsUnavailable
 from ..ratelimit import clear_rate_limits
 from ..selection import Selection, has_field, plan_users
 from .permissions import has_send_reset_email_permission
@@ -125,6 +125,10 @@ def clear_limits(
             count += 1
     except LimitsUnavailable:
         modeladmin.message_user(request, texts.format("limits_unavailable"), messages.ERROR)
+        return
+    except ConfigurationError as exc:
+        logger.error("Clearing rate limits stopped: %s", exc)
+        modeladmin.message_user(request, texts.format("limits_misconfigured"), messages.ERROR)
         return
     modeladmin.message_user(request, texts.format("limits_cleared", count=count), messages.SUCCESS)
 

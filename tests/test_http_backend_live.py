@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -9,9 +10,10 @@ import requests
 
 from betatel_reset.backends.http import HttpBackend
 from betatel_reset.choices import Outcome
-from betatel_reset.exceptions import UpstreamUnavailable
+from betatel_reset.exceptions import OutcomeUnknown, UpstreamUnavailable
+from betatel_reset.models import ResendAttempt
 from betatel_reset.services import resend_reset_email
-from betatel_reset.testing import FakeBetatelServer
+from betatel_reset.testing import Behaviour, FakeBetatelServer
 
 pytestmark = pytest.mark.django_db
 
@@ -55,6 +57,25 @@ def test_https_refuses_an_untrusted_certificate(
     with pytest.raises(UpstreamUnavailable, match="TLS handshake"):
         resend_reset_email("ada@example.com")
     assert fake_betatel_tls.requests == []
+
+
+def test_an_answer_that_breaks_off_may_have_sent_the_email(
+    settings: Any, fake_betatel: FakeBetatelServer
+) -> None:
+    # Betatel had the request and began to answer 200; then the connection
+    # dropped. Whether the email went out is unknown, and recorded as such.
+    point_at(settings, fake_betatel)
+    fake_betatel.behave(Behaviour.drip(0.05))
+    threading.Timer(0.3, fake_betatel.stop).start()
+
+    with pytest.raises(OutcomeUnknown) as info:
+        resend_reset_email("ada@example.com")
+
+    assert info.value.status_code == 200
+    assert "broke off" in str(info.value)
+    row = ResendAttempt.objects.get()
+    assert (row.outcome, row.status_code) == (Outcome.UNCERTAIN, 200)
+    assert len(fake_betatel.requests) == 1
 
 
 class TaggingBackend(HttpBackend):

@@ -36,6 +36,7 @@ from ..exceptions import (
     AuthenticationFailed,
     BetatelResetError,
     ConfigurationError,
+    OutcomeUnknown,
     UpstreamRateLimited,
     UpstreamUnavailable,
 )
@@ -105,24 +106,32 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def _connection_never_made(exc: requests.RequestException) -> bool:
-    """True when the request certainly did not reach Betatel, so a retry cannot
-    send a second email."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
-    if isinstance(exc, requests.ConnectionError) and not isinstance(
-        exc, requests.exceptions.SSLError
-    ):
-        reason = getattr(exc.args[0], "reason", None) if exc.args else None
-        return isinstance(reason, NewConnectionError)
-    return False
-
-
 @dataclass(frozen=True)
 class _Failed:
     error: BetatelResetError
     #: Seconds to wait before another attempt is allowed; ``None``: no retry.
     wait: float | None = None
+
+
+def _connection_never_made(exc: requests.RequestException) -> bool:
+    """True when no connection was made (refused, unreachable, unknown host):
+    Betatel cannot have the request."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(exc, requests.ConnectionError) and isinstance(reason, NewConnectionError)
+
+
+def _unanswered(exc: requests.RequestException) -> _Failed:
+    """What a request that got no answer means: certainly not sent (a retry is
+    safe), or perhaps sent (Betatel may have the request: never retried)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return _Failed(UpstreamUnavailable("connecting to Betatel timed out"), wait=0.2)
+    if isinstance(exc, requests.exceptions.SSLError):  # the handshake, before sending
+        return _Failed(UpstreamUnavailable("the TLS handshake with Betatel failed"))
+    if _connection_never_made(exc):
+        return _Failed(UpstreamUnavailable("could not connect to Betatel"), wait=0.2)
+    if isinstance(exc, requests.Timeout):
+        return _Failed(OutcomeUnknown("Betatel did not answer in time"))
+    return _Failed(OutcomeUnknown("the connection to Betatel failed before an answer arrived"))
 
 
 class HttpBackend(BaseBackend):
@@ -224,9 +233,9 @@ class HttpBackend(BaseBackend):
         """One POST: Betatel's answer on success, else the error and whether a
         retry is allowed.
 
-        Errors are built outside any ``except`` block so no ``requests``
-        exception, which holds the prepared request and its headers, is ever
-        chained to them.
+        Errors are raised outside any ``except`` block (by :meth:`send`), so
+        no ``requests`` exception, which holds the prepared request and its
+        headers, is ever chained to them.
         """
         remaining = max(0.01, deadline - time.monotonic())
         connect, read = app_settings.CONNECT_TIMEOUT, app_settings.READ_TIMEOUT
@@ -234,8 +243,6 @@ class HttpBackend(BaseBackend):
         # when both timeouts do not fit in what is left, both shrink in proportion.
         scale = min(1.0, remaining / (connect + read)) if connect + read > 0 else 1.0
         timeout = (connect * scale, read * scale)
-        failure: str | None = None
-        retry_connect = False
         try:
             response = self.session.post(
                 url,
@@ -247,28 +254,20 @@ class HttpBackend(BaseBackend):
                 # None leaves the session's own (True unless create_session says otherwise).
                 verify=app_settings.CA_BUNDLE,
             )
-            try:
-                content, too_large = self._read_capped(response)
-            finally:
-                response.close()
-        except requests.Timeout as exc:
-            retry_connect = isinstance(exc, requests.ConnectTimeout)
-            failure = (
-                "connecting to Betatel timed out"
-                if retry_connect
-                else ("Betatel did not answer in time")
-            )
-        except requests.exceptions.SSLError:
-            failure = "the TLS handshake with Betatel failed"
         except requests.RequestException as exc:
-            retry_connect = _connection_never_made(exc)
-            failure = (
-                "could not connect to Betatel"
-                if retry_connect
-                else "the connection to Betatel failed before an answer arrived"
+            return _unanswered(exc)
+        try:
+            content, too_large = self._read_capped(response)
+        except requests.RequestException:
+            # The head arrived, so Betatel had the request; its answer broke off.
+            return _Failed(
+                OutcomeUnknown(
+                    "Betatel's answer broke off before it was complete",
+                    status_code=response.status_code,
+                )
             )
-        if failure is not None:
-            return _Failed(UpstreamUnavailable(failure), wait=0.2 if retry_connect else None)
+        finally:
+            response.close()
         return self._interpret(response, content, too_large, token)
 
     def _read_capped(self, response: requests.Response) -> tuple[bytes, bool]:

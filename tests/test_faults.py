@@ -356,6 +356,15 @@ FAULTS = [
         id="slower-than-read-timeout",
     ),
     pytest.param(
+        # One byte every 0.3 s, each within READ_TIMEOUT: only DEADLINE ends it.
+        Fault(answer(Behaviour.drip(0.3)), False, Outcome.UNCERTAIN, 200),
+        id="answer-dripping",
+    ),
+    pytest.param(
+        Fault(answer(Behaviour.drip(0.3, head=True)), False, Outcome.UNCERTAIN, None),
+        id="status-line-dripping",
+    ),
+    pytest.param(
         Fault(answer(Behaviour.close()), False, Outcome.UNCERTAIN, None),
         id="closed-without-answer",
     ),

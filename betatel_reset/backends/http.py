@@ -11,21 +11,29 @@ been half ignored (its headers, proxies, hooks). The plain call is kept.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import http.client
+import io
 import json
 import logging
 import re
+import socket
 import threading
 import time
 import weakref
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from http.cookiejar import DefaultCookiePolicy
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 from django.views.decorators.debug import sensitive_variables
 from requests.adapters import HTTPAdapter
+from urllib3 import HTTPConnectionPool, HTTPSConnectionPool, PoolManager, ProxyManager
+from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.exceptions import NewConnectionError
 from urllib3.util.retry import Retry
 
@@ -41,6 +49,9 @@ from ..exceptions import (
     UpstreamUnavailable,
 )
 from . import BaseBackend, UpstreamResponse
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +117,114 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+# The deadline holds while the answer is read ----------------------------------
+#
+# requests' read timeout bounds each read from the socket, not the answer: a
+# byte every few seconds keeps every read within it for as long as the sender
+# likes, in the body and in the status line and headers alike (http.client
+# reads each line in as many reads as it takes). So while a call is under way,
+# every read of its answer may only wait for the time left before its deadline.
+
+#: When the answer of the call under way in this context must be in (``time.monotonic()``).
+_deadline: ContextVar[float | None] = ContextVar("betatel_reset_deadline", default=None)
+
+
+@contextlib.contextmanager
+def _answer_due_by(deadline: float) -> Iterator[None]:
+    token = _deadline.set(deadline)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+class _ReadsBeforeDeadline(io.RawIOBase):
+    """A socket's reads, each waiting at most for the time left before ``deadline``
+    (and never longer than the read timeout the socket had), over TLS as well."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        super().__init__()
+        self._sock = sock
+        # Like http.client's own reader, it keeps the socket open while in use.
+        self._reads = sock.makefile("rb", buffering=0)
+        self._deadline = deadline
+        self._timeout = sock.gettimeout()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int | None:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the deadline for Betatel's answer passed")
+        self._sock.settimeout(left if self._timeout is None else min(left, self._timeout))
+        try:
+            return self._reads.readinto(buffer)
+        finally:
+            self._sock.settimeout(self._timeout)  # as it was, for the next request
+
+    def close(self) -> None:
+        self._reads.close()
+        super().close()
+
+
+class _DeadlineResponse(http.client.HTTPResponse):
+    """http.client's response, status line to last byte read before the
+    deadline of the call under way, if there is one."""
+
+    def __init__(self, sock: socket.socket, *args: Any, **kwargs: Any) -> None:
+        super().__init__(sock, *args, **kwargs)
+        deadline = _deadline.get()
+        if deadline is not None:
+            self.fp.close()  # the reader http.client made, not used yet
+            self.fp = io.BufferedReader(_ReadsBeforeDeadline(sock, deadline))
+
+
+class _HTTPConnection(HTTPConnection):
+    response_class = _DeadlineResponse
+
+
+class _HTTPSConnection(HTTPSConnection):
+    response_class = _DeadlineResponse
+
+
+class _HTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+_POOL_CLASSES: dict[str, type[HTTPConnectionPool]] = {
+    "http": _HTTPConnectionPool,
+    "https": _HTTPSConnectionPool,
+}
+
+
+class DeadlineAdapter(HTTPAdapter):
+    """A ``requests`` adapter whose connections, direct or through an HTTP
+    proxy, read an answer only until the deadline of the call under way.
+
+    :meth:`HttpBackend.create_session` mounts one. A site that mounts its own
+    adapter there should subclass this one, or ``DEADLINE`` no longer bounds
+    an answer that arrives slowly.
+    """
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _POOL_CLASSES
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> PoolManager:
+        manager: PoolManager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if isinstance(manager, ProxyManager):  # SOCKS proxies have their own
+            manager.pool_classes_by_scheme = _POOL_CLASSES
+        return manager
+
+
+# The call ------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class _Failed:
     error: BetatelResetError
@@ -134,6 +253,12 @@ def _unanswered(exc: requests.RequestException) -> _Failed:
     return _Failed(OutcomeUnknown("the connection to Betatel failed before an answer arrived"))
 
 
+def _broken_off(deadline: float) -> str:
+    if time.monotonic() >= deadline:
+        return "Betatel's answer was still arriving at the deadline"
+    return "Betatel's answer broke off before it was complete"
+
+
 class HttpBackend(BaseBackend):
     """POSTs ``{"email": ...}`` to Betatel exactly as the vendor's example does.
 
@@ -152,9 +277,11 @@ class HttpBackend(BaseBackend):
         """The ``requests.Session`` every call shares, built once per process.
 
         Override it in a subclass (and name that in ``BACKEND``) to mount
-        your own adapter, add a header, hook into responses or set a proxy,
-        as with django-anymail's ``create_session()``. Whatever is set here
-        applies: calls go through ``Session.post``. Keep ``trust_env`` off
+        your own adapter (a :class:`DeadlineAdapter` subclass, so that
+        ``DEADLINE`` still bounds a slow answer), add a header, hook into
+        responses or set a proxy, as with django-anymail's
+        ``create_session()``. Whatever is set here applies: calls go through
+        ``Session.post``. Keep ``trust_env`` off
         unless you mean the process environment (``HTTPS_PROXY``, ``.netrc``)
         to reach the one request that carries the API token.
         """
@@ -166,7 +293,7 @@ class HttpBackend(BaseBackend):
         session.headers.update(
             {"User-Agent": USER_AGENT, "Accept": "application/json", "Accept-Encoding": "identity"}
         )
-        adapter = HTTPAdapter(
+        adapter = DeadlineAdapter(
             pool_connections=4,
             pool_maxsize=POOL_SIZE,
             max_retries=Retry(total=0, read=False, redirect=False),
@@ -243,31 +370,29 @@ class HttpBackend(BaseBackend):
         # when both timeouts do not fit in what is left, both shrink in proportion.
         scale = min(1.0, remaining / (connect + read)) if connect + read > 0 else 1.0
         timeout = (connect * scale, read * scale)
-        try:
-            response = self.session.post(
-                url,
-                data=body,
-                headers=headers,
-                stream=True,
-                timeout=timeout,
-                allow_redirects=False,
-                # None leaves the session's own (True unless create_session says otherwise).
-                verify=app_settings.CA_BUNDLE,
-            )
-        except requests.RequestException as exc:
-            return _unanswered(exc)
-        try:
-            content, too_large = self._read_capped(response)
-        except requests.RequestException:
-            # The head arrived, so Betatel had the request; its answer broke off.
-            return _Failed(
-                OutcomeUnknown(
-                    "Betatel's answer broke off before it was complete",
-                    status_code=response.status_code,
+        with _answer_due_by(deadline):
+            try:
+                response = self.session.post(
+                    url,
+                    data=body,
+                    headers=headers,
+                    stream=True,
+                    timeout=timeout,
+                    allow_redirects=False,
+                    # None leaves the session's own (True unless create_session says otherwise).
+                    verify=app_settings.CA_BUNDLE,
                 )
-            )
-        finally:
-            response.close()
+            except requests.RequestException as exc:
+                return _unanswered(exc)
+            try:
+                content, too_large = self._read_capped(response)
+            except requests.RequestException:
+                # The head arrived, so Betatel had the request; the rest did not.
+                return _Failed(
+                    OutcomeUnknown(_broken_off(deadline), status_code=response.status_code)
+                )
+            finally:
+                response.close()
         return self._interpret(response, content, too_large, token)
 
     def _read_capped(self, response: requests.Response) -> tuple[bytes, bool]:

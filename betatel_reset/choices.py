@@ -21,6 +21,9 @@ class Outcome(models.TextChoices):
     UPSTREAM_RATE_LIMITED = "upstream_rate_limited", _("Rate limited by Betatel")
     AUTH_FAILED = "auth_failed", _("Token rejected")
     FAILED = "failed", _("Failed")
+    #: The request went out but no complete answer came: the email may have
+    #: been sent, so it is not retried with the failures.
+    UNCERTAIN = "uncertain", _("May have been sent")
     CIRCUIT_OPEN = "circuit_open", _("Skipped: Betatel paused")
     MISCONFIGURED = "misconfigured", _("Misconfigured")
     INVALID = "invalid", _("Invalid address")

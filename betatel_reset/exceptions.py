@@ -10,6 +10,8 @@ They are split by what a caller must do differently::
     ├── AddressRejected               other 4xx: Betatel refused the address (unknown account)
     ├── UpstreamRateLimited           429: Betatel asks us to slow down
     └── UpstreamUnavailable           timeouts, connection errors, 5xx, unexpected answers
+        ├── OutcomeUnknown            the request went out, no complete answer came back:
+        │                             the email may have been sent, do not resend blindly
         └── CircuitOpen               recent failures: we are not calling Betatel for a while
 
     ConfigurationError                outside the tree on purpose, so a handler for
@@ -117,6 +119,16 @@ class UpstreamRateLimited(BetatelResetError):
 class UpstreamUnavailable(BetatelResetError):
     outcome = Outcome.FAILED
     default_description = "Betatel is unavailable."
+
+
+class OutcomeUnknown(UpstreamUnavailable):
+    """Betatel may have received the request, but its answer did not arrive
+    (in time, or complete): the email may have been sent. An outage all the
+    same, for the circuit breaker and the public pages; resending it risks a
+    second email."""
+
+    outcome = Outcome.UNCERTAIN
+    default_description = "Betatel did not answer completely; the email may have been sent."
 
 
 class CircuitOpen(UpstreamUnavailable):

@@ -110,7 +110,15 @@ DEFAULTS: dict[str, StrOrPromise] = {
         "the server log."
     ),
     "none_failed": _("None of the selected attempts failed."),
-    "nothing_to_retry": _("Nothing to retry: every address was sent successfully since."),
+    "nothing_to_retry": _("Nothing to retry: every address was sent since, or may have been."),
+    "uncertain_not_retried": ngettext_lazy(
+        "%(count)d selected attempt may have been sent, so it was not retried. To send it "
+        "again anyway, use “Retry attempts that may have been sent”.",
+        "%(count)d selected attempts may have been sent, so they were not retried. To send "
+        "them again anyway, use “Retry attempts that may have been sent”.",
+        "count",
+    ),
+    "none_uncertain": _("No selected attempt is marked “May have been sent”."),
     # The change page's "Send reset email" button.
     "no_such_user": _("No such user."),
     "user_skipped": _("No reset-password email sent to %(user)s: %(reason)s."),

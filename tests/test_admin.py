@@ -369,6 +369,7 @@ def test_audit_trail_is_read_only(client: Client) -> None:
     assert action_names(client, AUDIT) == [
         "",
         "retry_failed_attempts",
+        "retry_uncertain_attempts",
         "clear_rate_limits_for_addresses",
     ]
     assert client.get(reverse("admin:betatel_reset_resendattempt_add")).status_code == 403
@@ -432,6 +433,89 @@ def test_retry_selected_failed_attempts(boss_client: Client, boss: Any, settings
     assert [r.email for r in locmem.outbox] == ["ada@example.com"]
     retry = ResendAttempt.objects.filter(source=Source.ADMIN).get()
     assert (retry.email, retry.outcome, retry.actor) == ("ada@example.com", Outcome.SENT, boss)
+
+
+def retry(client: Client, action: str, *rows: ResendAttempt) -> Any:
+    return client.post(
+        reverse(AUDIT),
+        {"action": action, "_selected_action": [str(row.pk) for row in rows]},
+        follow=True,
+    )
+
+
+def test_attempts_that_may_have_been_sent_are_shown_as_such(boss_client: Client) -> None:
+    attempt("ada@example.com", Outcome.UNCERTAIN)
+    attempt("bob@example.com", Outcome.FAILED)
+
+    response = boss_client.get(reverse(AUDIT), {"outcome__exact": "uncertain"})
+
+    assert [row.email for row in response.context["cl"].result_list] == ["ada@example.com"]
+    assert "May have been sent" in response.content.decode()
+
+
+def test_retrying_failures_leaves_out_attempts_that_may_have_been_sent(
+    boss_client: Client, settings: Any
+) -> None:
+    settings.BETATEL_RESET = {**settings.BETATEL_RESET, "BACKEND": "locmem"}
+    failed = attempt("ada@example.com", Outcome.FAILED, minutes_ago=5)
+    perhaps = attempt("bob@example.com", Outcome.UNCERTAIN, minutes_ago=5)
+    failed_then_perhaps = attempt("carol@example.com", Outcome.FAILED, minutes_ago=10)
+    attempt("carol@example.com", Outcome.UNCERTAIN, minutes_ago=2)
+
+    response = retry(boss_client, "retry_failed_attempts", failed, perhaps, failed_then_perhaps)
+
+    # Bob's email may be in his inbox; so may Carol's, since her failure.
+    assert [r.email for r in locmem.outbox] == ["ada@example.com"]
+    note, summary = texts(response)
+    assert note == (
+        "1 selected attempt may have been sent, so it was not retried. To send it again "
+        "anyway, use “Retry attempts that may have been sent”."
+    )
+    assert summary.startswith("1 sent, 0 failed, 1 skipped.")
+
+
+def test_retrying_failures_when_all_may_have_been_sent_sends_nothing(
+    boss_client: Client, settings: Any
+) -> None:
+    settings.BETATEL_RESET = {**settings.BETATEL_RESET, "BACKEND": "locmem"}
+    rows = [attempt(f"{name}@example.com", Outcome.UNCERTAIN) for name in ("ada", "bob")]
+
+    response = retry(boss_client, "retry_failed_attempts", *rows)
+
+    assert locmem.outbox == []
+    assert texts(response) == [
+        "2 selected attempts may have been sent, so they were not retried. To send them "
+        "again anyway, use “Retry attempts that may have been sent”."
+    ]
+
+
+def test_attempts_that_may_have_been_sent_are_retried_when_asked_for(
+    boss_client: Client, boss: Any, settings: Any
+) -> None:
+    settings.BETATEL_RESET = {**settings.BETATEL_RESET, "BACKEND": "locmem"}
+    perhaps = attempt("ada@example.com", Outcome.UNCERTAIN, minutes_ago=5)
+    sent_since = attempt("bob@example.com", Outcome.UNCERTAIN, minutes_ago=5)
+    attempt("bob@example.com", Outcome.SENT, minutes_ago=1)
+    failed = attempt("carol@example.com", Outcome.FAILED, minutes_ago=5)
+
+    response = retry(boss_client, "retry_uncertain_attempts", perhaps, sent_since, failed)
+
+    assert texts(response)[0].startswith("1 sent, 0 failed, 1 skipped.")
+    assert [r.email for r in locmem.outbox] == ["ada@example.com"]
+    again = ResendAttempt.objects.filter(source=Source.ADMIN).get()
+    assert (again.email, again.outcome, again.actor) == ("ada@example.com", Outcome.SENT, boss)
+
+
+def test_retrying_uncertain_attempts_among_none_says_so(
+    boss_client: Client, settings: Any
+) -> None:
+    settings.BETATEL_RESET = {**settings.BETATEL_RESET, "BACKEND": "locmem"}
+    failed = attempt("ada@example.com", Outcome.FAILED)
+
+    response = retry(boss_client, "retry_uncertain_attempts", failed)
+
+    assert locmem.outbox == []
+    assert texts(response) == ["No selected attempt is marked “May have been sent”."]
 
 
 def test_audit_actions_need_the_permission(client: Client) -> None:

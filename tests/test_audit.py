@@ -96,7 +96,7 @@ def test_timeout(mocked: responses.RequestsMock) -> None:
     with pytest.raises(BetatelResetError):
         resend_reset_email("ada@example.com")
     row = only_row()
-    assert row.outcome == Outcome.FAILED
+    assert row.outcome == Outcome.UNCERTAIN  # Betatel had the request: it may have sent
     assert row.status_code is None
     assert "did not answer in time" in row.detail
 

@@ -215,6 +215,58 @@ def test_slow_exceeds_read_timeout_and_stop_does_not_wait(http: requests.Session
     assert time.monotonic() - started < 1
 
 
+def test_drip_sends_the_head_at_once_then_the_body_a_byte_at_a_time(
+    http: requests.Session, fake_betatel: FakeBetatelServer
+) -> None:
+    interval = 0.02
+    fake_betatel.behave(Behaviour.drip(interval))
+
+    started = time.monotonic()
+    with resend(http, fake_betatel, stream=True) as response:
+        head_took = time.monotonic() - started
+        gaps, body, last = [], b"", time.monotonic()
+        while byte := response.raw.read(1):
+            gaps.append(time.monotonic() - last)
+            last = time.monotonic()
+            body += byte
+
+    assert response.status_code == 200
+    assert json.loads(body) == {"message": "Reset password email sent successfully"}
+    assert int(response.headers["Content-Length"]) == len(body)
+    assert head_took < 10 * interval  # generous: the head did not drip
+    assert len(gaps) == len(body)  # one read per byte, each after its own pause
+    assert min(gaps) >= interval * 0.8
+    assert resend(http, fake_betatel).status_code == 200  # the connection is still usable
+
+
+def test_drip_with_head_drips_the_status_line_too(
+    http: requests.Session, fake_betatel: FakeBetatelServer
+) -> None:
+    interval = 0.005
+    fake_betatel.behave(Behaviour.drip(interval, head=True))
+
+    started = time.monotonic()
+    with resend(http, fake_betatel, stream=True) as response:
+        head_took = time.monotonic() - started
+        body = response.raw.read()
+
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 52\r\n\r\n"
+    assert head_took >= len(head) * interval * 0.8
+    assert json.loads(body) == {"message": "Reset password email sent successfully"}
+
+
+def test_drip_stops_with_the_server(http: requests.Session) -> None:
+    server = FakeBetatelServer(token=None).start()
+    server.behave(Behaviour.drip(30, head=True))
+
+    with pytest.raises(requests.ReadTimeout):
+        resend(http, server, timeout=(2, 0.2))
+    started = time.monotonic()
+    server.stop()
+
+    assert time.monotonic() - started < 1
+
+
 def test_latency(http: requests.Session, fake_betatel: FakeBetatelServer) -> None:
     fake_betatel.latency = 0.2
 

@@ -2,7 +2,8 @@
 pass ``check --deploy``; an unknown account costs our code exactly the work of a
 real send (checked deterministically, then measured against the fake server);
 the admin pages refuse whoever is not allowed in; the token stays out of
-Django's error reports and goes nowhere but Betatel; the audit table keeps only
+Django's error reports and goes nowhere but Betatel, and no piece of it that
+Betatel echoes reaches an audit row; the audit table keeps only
 the columns SECURITY.md lists."""
 
 from __future__ import annotations
@@ -34,11 +35,13 @@ from django.urls import reverse
 from django.views.debug import ExceptionReporter
 
 from betatel_reset.backends import locmem
+from betatel_reset.backends.http import clean_message
 from betatel_reset.choices import Outcome
+from betatel_reset.exceptions import AuthenticationFailed
 from betatel_reset.models import ResendAttempt
 from betatel_reset.services import resend_reset_email
 from betatel_reset.testing import Behaviour, FakeBetatelServer, unused_port_url
-from tests.conftest import grant
+from tests.conftest import grant, make_jwt
 from tests.support.fake_betatel import FAKE_BETATEL_TOKEN
 
 pytestmark = pytest.mark.django_db
@@ -384,6 +387,73 @@ def test_proxy_and_netrc_settings_in_the_environment_are_ignored(
     assert resend_reset_email(KNOWN).outcome == Outcome.SENT
     (received,) = fake_betatel.requests
     assert received.bearer == FAKE_BETATEL_TOKEN
+
+
+# Token fragments in Betatel's answers ----------------------------------------------
+
+#: A token the size of Betatel's (about 200 characters).
+JWT = make_jwt(
+    sub="svc-reset-7f3a9c",
+    iss="https://auth.betatel.example",
+    exp=4102444800,
+    jti="8c1d0e5b-2f4a-4b7e-9a61-3d5f7c2e9b10",
+)
+#: The shortest run of the token's characters that must never be shown.
+RUN = 12
+
+
+def holds_a_run_of(token: str, text: str) -> bool:
+    """Whether ``text`` holds 12 consecutive characters of ``token``, in any
+    case and with any white space between them."""
+    squeezed = "".join(text.split()).casefold()
+    folded = token.casefold()
+    return any(folded[i : i + RUN] in squeezed for i in range(len(folded) - RUN + 1))
+
+
+@pytest.mark.parametrize(
+    "echo",
+    [
+        pytest.param(JWT.upper(), id="upper-cased"),
+        pytest.param(JWT[:RUN], id="12-character-prefix"),
+        pytest.param(JWT[90 : 90 + RUN], id="12-characters-from-the-middle"),
+        pytest.param(JWT[:100] + "\n" + JWT[100:], id="split-by-a-line-break"),
+        pytest.param(
+            " ".join(JWT[i : i + 16] for i in range(0, len(JWT), 16)), id="split-by-spaces"
+        ),
+    ],
+)
+def test_fragments_of_the_token_in_betatels_answer_are_redacted(
+    settings: Any, fake_betatel: FakeBetatelServer, caplog: pytest.LogCaptureFixture, echo: str
+) -> None:
+    assert 180 <= len(JWT) <= 260
+    caplog.set_level(logging.DEBUG)
+    fake_betatel.token = JWT
+    settings.BETATEL_RESET = {**settings.BETATEL_RESET, "API_URL": fake_betatel.url, "TOKEN": JWT}
+    fake_betatel.behave(Behaviour.status(401, body={"message": f"Bad token: {echo} (expired)"}))
+
+    with pytest.raises(AuthenticationFailed) as info:
+        resend_reset_email(KNOWN)
+
+    detail = ResendAttempt.objects.get().detail
+    assert detail.startswith("Betatel rejected the API token")
+    assert "Bad token: [redacted] (expired)" in detail
+    seen = [detail, str(info.value), repr(info.value), repr(vars(info.value))]
+    seen += [logging.Formatter().format(record) for record in caplog.records]
+    for text in seen:
+        assert not holds_a_run_of(JWT, text), text
+
+
+def test_eleven_characters_of_the_token_may_remain() -> None:
+    # The threshold: shorter runs stay as Betatel wrote them (11 characters of
+    # a 200-character token say next to nothing about the rest).
+    fragment = JWT[50:61]
+
+    cleaned = clean_message(f"token ending {fragment} refused", redact=JWT)
+
+    assert cleaned == f"token ending {fragment} refused"
+    assert clean_message(f"token ending {JWT[50:62]} refused", redact=JWT) == (
+        "token ending [redacted] refused"
+    )
 
 
 # Personal data in the audit table -------------------------------------------------

@@ -22,6 +22,7 @@ from betatel_reset.exceptions import (
     BetatelResetError,
     ConfigurationError,
     InvalidAddress,
+    OutcomeUnknown,
     UpstreamRateLimited,
     UpstreamUnavailable,
 )
@@ -192,12 +193,25 @@ def test_429_carries_retry_after(mocked: responses.RequestsMock) -> None:
 
 
 @pytest.mark.parametrize(
-    ("exception", "description"),
+    ("exception", "description", "outcome"),
     [
-        (requests.ConnectTimeout("connect timeout"), "connecting to Betatel timed out"),
-        (requests.ReadTimeout("read timeout"), "Betatel did not answer in time"),
-        (requests.ConnectionError("reset by peer"), "the connection to Betatel failed"),
-        (requests.exceptions.SSLError("bad cert"), "TLS handshake"),
+        (
+            requests.ConnectTimeout("connect timeout"),
+            "connecting to Betatel timed out",
+            Outcome.FAILED,
+        ),
+        # Betatel may have the request: the email may have gone out.
+        (
+            requests.ReadTimeout("read timeout"),
+            "Betatel did not answer in time",
+            Outcome.UNCERTAIN,
+        ),
+        (
+            requests.ConnectionError("reset by peer"),
+            "the connection to Betatel failed",
+            Outcome.UNCERTAIN,
+        ),
+        (requests.exceptions.SSLError("bad cert"), "TLS handshake", Outcome.FAILED),
     ],
 )
 def test_network_failures_raise_unavailable_without_the_token(
@@ -206,12 +220,15 @@ def test_network_failures_raise_unavailable_without_the_token(
     caplog: pytest.LogCaptureFixture,
     exception: Exception,
     description: str,
+    outcome: Outcome,
 ) -> None:
     # requests' exceptions hold the prepared request, headers and all.
     mocked.post(ENDPOINT, body=exception)
     with pytest.raises(UpstreamUnavailable) as info:
         resend_reset_email("ada@example.com")
     assert description in str(info.value)
+    assert info.value.outcome == outcome
+    assert isinstance(info.value, OutcomeUnknown) == (outcome == Outcome.UNCERTAIN)
     assert info.value.status_code is None
     assert info.value.__cause__ is None
     assert info.value.__context__ is None

@@ -38,7 +38,11 @@ class ResendAttemptAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # not gen
     date_hierarchy = "created_at"
     list_select_related = ["actor"]
     list_per_page = 100
-    actions = ["retry_failed_attempts", "clear_rate_limits_for_addresses"]
+    actions = [
+        "retry_failed_attempts",
+        "retry_uncertain_attempts",
+        "clear_rate_limits_for_addresses",
+    ]
 
     has_send_reset_email_permission = has_send_reset_email_permission
 
@@ -58,26 +62,32 @@ class ResendAttemptAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # not gen
         self, request: HttpRequest, queryset: QuerySet[ResendAttempt]
     ) -> None:
         """Resend to the addresses of the selected failed attempts, once each,
-        skipping those sent successfully since."""
-        latest_failure = _latest(queryset.exclude(outcome=Outcome.SENT))
-        if not latest_failure:
+        skipping those sent, or perhaps sent, since. Attempts that may have been
+        sent are left out: resending them is :meth:`retry_uncertain_attempts`."""
+        perhaps_sent = queryset.filter(outcome=Outcome.UNCERTAIN).count()
+        if perhaps_sent:
+            note = texts.format("uncertain_not_retried", count=perhaps_sent)
+            self.message_user(request, note, messages.WARNING)
+        failures = _latest(queryset.exclude(outcome__in=MAY_HAVE_SENT))
+        if failures:
+            _retry(self, request, failures, since=MAY_HAVE_SENT)
+        elif not perhaps_sent:
             self.message_user(request, texts.format("none_failed"), messages.WARNING)
+
+    @admin.action(
+        description=_("Retry attempts that may have been sent"), permissions=["send_reset_email"]
+    )
+    def retry_uncertain_attempts(
+        self, request: HttpRequest, queryset: QuerySet[ResendAttempt]
+    ) -> None:
+        """Resend to the addresses of the selected attempts that may have been
+        sent (Betatel had the request, its answer never came), accepting that
+        some get a second email. Once each, skipping those sent since."""
+        uncertain = _latest(queryset.filter(outcome=Outcome.UNCERTAIN))
+        if not uncertain:
+            self.message_user(request, texts.format("none_uncertain"), messages.WARNING)
             return
-        last_sent = _latest(
-            ResendAttempt.objects.filter(email__in=latest_failure, outcome=Outcome.SENT)
-        )
-        not_sent_since = [
-            email
-            for email, failed_at in sorted(latest_failure.items())
-            if email not in last_sent or last_sent[email] <= failed_at
-        ]
-        addresses = list(unique_addresses(not_sent_since))
-        if not addresses:
-            self.message_user(request, texts.format("nothing_to_retry"), messages.WARNING)
-            return
-        if refuse_misconfigured(self, request) or refuse_too_many(self, request, len(addresses)):
-            return
-        send_and_report(self, request, addresses, len(latest_failure) - len(addresses))
+        _retry(self, request, uncertain, since=[Outcome.SENT])
 
     @admin.action(
         description=_("Clear resend rate limits for these addresses"),
@@ -99,6 +109,35 @@ class ResendAttemptAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # not gen
 
     def send_to_user_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         return send_to_user_view(self, request, object_id)
+
+
+#: Outcomes after which the email may be in the inbox: an attempt with one of
+#: them after a failure means retrying that failure could send a second email.
+MAY_HAVE_SENT = [Outcome.SENT, Outcome.UNCERTAIN]
+
+
+def _retry(
+    model_admin: ResendAttemptAdmin,
+    request: HttpRequest,
+    latest: dict[str, Any],
+    *,
+    since: list[Outcome],
+) -> None:
+    """Send again to the addresses of ``latest`` (``{address: when}``), except
+    those with an attempt ending in one of ``since`` after that."""
+    later = _latest(ResendAttempt.objects.filter(email__in=latest, outcome__in=since))
+    not_sent_since = [
+        email for email, at in sorted(latest.items()) if email not in later or later[email] <= at
+    ]
+    addresses = list(unique_addresses(not_sent_since))
+    if not addresses:
+        model_admin.message_user(request, texts.format("nothing_to_retry"), messages.WARNING)
+        return
+    if refuse_misconfigured(model_admin, request) or refuse_too_many(
+        model_admin, request, len(addresses)
+    ):
+        return
+    send_and_report(model_admin, request, addresses, len(latest) - len(addresses))
 
 
 def _latest(attempts: QuerySet[ResendAttempt]) -> dict[str, Any]:

@@ -11,21 +11,29 @@ been half ignored (its headers, proxies, hooks). The plain call is kept.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import http.client
+import io
 import json
 import logging
 import re
+import socket
 import threading
 import time
 import weakref
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from http.cookiejar import DefaultCookiePolicy
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 from django.views.decorators.debug import sensitive_variables
 from requests.adapters import HTTPAdapter
+from urllib3 import HTTPConnectionPool, HTTPSConnectionPool, PoolManager, ProxyManager
+from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.exceptions import NewConnectionError
 from urllib3.util.retry import Retry
 
@@ -36,10 +44,14 @@ from ..exceptions import (
     AuthenticationFailed,
     BetatelResetError,
     ConfigurationError,
+    OutcomeUnknown,
     UpstreamRateLimited,
     UpstreamUnavailable,
 )
 from . import BaseBackend, UpstreamResponse
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 logger = logging.getLogger(__name__)
 
@@ -83,11 +95,64 @@ def _checked_url(url: str, api_url: str) -> str:
 
 def clean_message(text: str, *, redact: str | None = None) -> str:
     """Upstream text made safe to log and show to admins: printable, short, and
-    without ``redact`` (the token, should Betatel echo it back in an error)."""
-    if redact:
-        text = text.replace(redact, "[redacted]")
+    without ``redact`` (the token, should Betatel echo it back in an error).
+
+    Only the start of a long text is read: plenty for ``MAX_MESSAGE_LENGTH``
+    characters once white space is squeezed and copies of the token are cut.
+    Cutting before redacting hides nothing: a run of the token in what is
+    kept is found there.
+    """
+    text = text[: 4 * MAX_MESSAGE_LENGTH + 2 * len(redact or "")]
     printable = "".join(ch if ch.isprintable() else " " for ch in text)
+    if redact:
+        printable = _redacted(printable, redact)
     return " ".join(printable.split())[:MAX_MESSAGE_LENGTH]
+
+
+#: The shortest run of the token's characters removed from upstream text. Any
+#: longer run goes, in any case and split by white space or line breaks: an
+#: echo of the whole token, an upper-cased copy, a prefix, a piece of its
+#: middle. A run of 11 or fewer may stay (such as the start most JWTs share):
+#: too little of a 200-character token to matter, and removing shorter runs
+#: would start removing ordinary words.
+REDACT_MIN_RUN = 12
+
+
+def _folded(chars: str) -> str:
+    """``chars`` case-folded one for one (a character that folds to several,
+    like "ß", stays as it is), so positions in it are positions in ``chars``."""
+    folded = chars.casefold()
+    if len(folded) == len(chars):
+        return folded
+    return "".join(f if len(f := ch.casefold()) == 1 else ch for ch in chars)
+
+
+def _redacted(text: str, secret: str) -> str:
+    """``text`` with every run of ``REDACT_MIN_RUN`` or more characters of
+    ``secret`` replaced by ``[redacted]``; case and white space ignored."""
+    folded = _folded("".join(secret.split()))
+    run = min(REDACT_MIN_RUN, len(folded))
+    if not run:
+        return text
+    # The text without its white space, and where each kept character stands.
+    where = [i for i, ch in enumerate(text) if not ch.isspace()]
+    squeezed = _folded("".join(text[i] for i in where))
+    spans: list[list[int]] = []
+    for start in range(len(squeezed) - run + 1):
+        if squeezed[start : start + run] in folded:
+            first, last = where[start], where[start + run - 1] + 1
+            if spans and first <= spans[-1][1]:
+                spans[-1][1] = last
+            else:
+                spans.append([first, last])
+    if not spans:
+        return text
+    out, done = [], 0
+    for first, last in spans:
+        out += [text[done:first], "[redacted]"]
+        done = last
+    out.append(text[done:])
+    return "".join(out)
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -105,17 +170,112 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def _connection_never_made(exc: requests.RequestException) -> bool:
-    """True when the request certainly did not reach Betatel, so a retry cannot
-    send a second email."""
-    if isinstance(exc, requests.ConnectTimeout):
+# The deadline holds while the answer is read ----------------------------------
+#
+# requests' read timeout bounds each read from the socket, not the answer: a
+# byte every few seconds keeps every read within it for as long as the sender
+# likes, in the body and in the status line and headers alike (http.client
+# reads each line in as many reads as it takes). So while a call is under way,
+# every read of its answer may only wait for the time left before its deadline.
+
+#: When the answer of the call under way in this context must be in (``time.monotonic()``).
+_deadline: ContextVar[float | None] = ContextVar("betatel_reset_deadline", default=None)
+
+
+@contextlib.contextmanager
+def _answer_due_by(deadline: float) -> Iterator[None]:
+    token = _deadline.set(deadline)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+class _ReadsBeforeDeadline(io.RawIOBase):
+    """A socket's reads, each waiting at most for the time left before ``deadline``
+    (and never longer than the read timeout the socket had), over TLS as well."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        super().__init__()
+        self._sock = sock
+        # Like http.client's own reader, it keeps the socket open while in use.
+        self._reads = sock.makefile("rb", buffering=0)
+        self._deadline = deadline
+        self._timeout = sock.gettimeout()
+
+    def readable(self) -> bool:
         return True
-    if isinstance(exc, requests.ConnectionError) and not isinstance(
-        exc, requests.exceptions.SSLError
-    ):
-        reason = getattr(exc.args[0], "reason", None) if exc.args else None
-        return isinstance(reason, NewConnectionError)
-    return False
+
+    def readinto(self, buffer: WriteableBuffer) -> int | None:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the deadline for Betatel's answer passed")
+        self._sock.settimeout(left if self._timeout is None else min(left, self._timeout))
+        try:
+            return self._reads.readinto(buffer)
+        finally:
+            self._sock.settimeout(self._timeout)  # as it was, for the next request
+
+    def close(self) -> None:
+        self._reads.close()
+        super().close()
+
+
+class _DeadlineResponse(http.client.HTTPResponse):
+    """http.client's response, status line to last byte read before the
+    deadline of the call under way, if there is one."""
+
+    def __init__(self, sock: socket.socket, *args: Any, **kwargs: Any) -> None:
+        super().__init__(sock, *args, **kwargs)
+        deadline = _deadline.get()
+        if deadline is not None:
+            self.fp.close()  # the reader http.client made, not used yet
+            self.fp = io.BufferedReader(_ReadsBeforeDeadline(sock, deadline))
+
+
+class _HTTPConnection(HTTPConnection):
+    response_class = _DeadlineResponse
+
+
+class _HTTPSConnection(HTTPSConnection):
+    response_class = _DeadlineResponse
+
+
+class _HTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+_POOL_CLASSES: dict[str, type[HTTPConnectionPool]] = {
+    "http": _HTTPConnectionPool,
+    "https": _HTTPSConnectionPool,
+}
+
+
+class DeadlineAdapter(HTTPAdapter):
+    """A ``requests`` adapter whose connections, direct or through an HTTP
+    proxy, read an answer only until the deadline of the call under way.
+
+    :meth:`HttpBackend.create_session` mounts one. A site that mounts its own
+    adapter there should subclass this one, or ``DEADLINE`` no longer bounds
+    an answer that arrives slowly.
+    """
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _POOL_CLASSES
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> PoolManager:
+        manager: PoolManager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if isinstance(manager, ProxyManager):  # SOCKS proxies have their own
+            manager.pool_classes_by_scheme = _POOL_CLASSES
+        return manager
+
+
+# The call ------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -123,6 +283,33 @@ class _Failed:
     error: BetatelResetError
     #: Seconds to wait before another attempt is allowed; ``None``: no retry.
     wait: float | None = None
+
+
+def _connection_never_made(exc: requests.RequestException) -> bool:
+    """True when no connection was made (refused, unreachable, unknown host):
+    Betatel cannot have the request."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(exc, requests.ConnectionError) and isinstance(reason, NewConnectionError)
+
+
+def _unanswered(exc: requests.RequestException) -> _Failed:
+    """What a request that got no answer means: certainly not sent (a retry is
+    safe), or perhaps sent (Betatel may have the request: never retried)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return _Failed(UpstreamUnavailable("connecting to Betatel timed out"), wait=0.2)
+    if isinstance(exc, requests.exceptions.SSLError):  # the handshake, before sending
+        return _Failed(UpstreamUnavailable("the TLS handshake with Betatel failed"))
+    if _connection_never_made(exc):
+        return _Failed(UpstreamUnavailable("could not connect to Betatel"), wait=0.2)
+    if isinstance(exc, requests.Timeout):
+        return _Failed(OutcomeUnknown("Betatel did not answer in time"))
+    return _Failed(OutcomeUnknown("the connection to Betatel failed before an answer arrived"))
+
+
+def _broken_off(deadline: float) -> str:
+    if time.monotonic() >= deadline:
+        return "Betatel's answer was still arriving at the deadline"
+    return "Betatel's answer broke off before it was complete"
 
 
 class HttpBackend(BaseBackend):
@@ -143,9 +330,11 @@ class HttpBackend(BaseBackend):
         """The ``requests.Session`` every call shares, built once per process.
 
         Override it in a subclass (and name that in ``BACKEND``) to mount
-        your own adapter, add a header, hook into responses or set a proxy,
-        as with django-anymail's ``create_session()``. Whatever is set here
-        applies: calls go through ``Session.post``. Keep ``trust_env`` off
+        your own adapter (a :class:`DeadlineAdapter` subclass, so that
+        ``DEADLINE`` still bounds a slow answer), add a header, hook into
+        responses or set a proxy, as with django-anymail's
+        ``create_session()``. Whatever is set here applies: calls go through
+        ``Session.post``. Keep ``trust_env`` off
         unless you mean the process environment (``HTTPS_PROXY``, ``.netrc``)
         to reach the one request that carries the API token.
         """
@@ -157,7 +346,7 @@ class HttpBackend(BaseBackend):
         session.headers.update(
             {"User-Agent": USER_AGENT, "Accept": "application/json", "Accept-Encoding": "identity"}
         )
-        adapter = HTTPAdapter(
+        adapter = DeadlineAdapter(
             pool_connections=4,
             pool_maxsize=POOL_SIZE,
             max_retries=Retry(total=0, read=False, redirect=False),
@@ -224,9 +413,9 @@ class HttpBackend(BaseBackend):
         """One POST: Betatel's answer on success, else the error and whether a
         retry is allowed.
 
-        Errors are built outside any ``except`` block so no ``requests``
-        exception, which holds the prepared request and its headers, is ever
-        chained to them.
+        Errors are raised outside any ``except`` block (by :meth:`send`), so
+        no ``requests`` exception, which holds the prepared request and its
+        headers, is ever chained to them.
         """
         remaining = max(0.01, deadline - time.monotonic())
         connect, read = app_settings.CONNECT_TIMEOUT, app_settings.READ_TIMEOUT
@@ -234,41 +423,29 @@ class HttpBackend(BaseBackend):
         # when both timeouts do not fit in what is left, both shrink in proportion.
         scale = min(1.0, remaining / (connect + read)) if connect + read > 0 else 1.0
         timeout = (connect * scale, read * scale)
-        failure: str | None = None
-        retry_connect = False
-        try:
-            response = self.session.post(
-                url,
-                data=body,
-                headers=headers,
-                stream=True,
-                timeout=timeout,
-                allow_redirects=False,
-                # None leaves the session's own (True unless create_session says otherwise).
-                verify=app_settings.CA_BUNDLE,
-            )
+        with _answer_due_by(deadline):
+            try:
+                response = self.session.post(
+                    url,
+                    data=body,
+                    headers=headers,
+                    stream=True,
+                    timeout=timeout,
+                    allow_redirects=False,
+                    # None leaves the session's own (True unless create_session says otherwise).
+                    verify=app_settings.CA_BUNDLE,
+                )
+            except requests.RequestException as exc:
+                return _unanswered(exc)
             try:
                 content, too_large = self._read_capped(response)
+            except requests.RequestException:
+                # The head arrived, so Betatel had the request; the rest did not.
+                return _Failed(
+                    OutcomeUnknown(_broken_off(deadline), status_code=response.status_code)
+                )
             finally:
                 response.close()
-        except requests.Timeout as exc:
-            retry_connect = isinstance(exc, requests.ConnectTimeout)
-            failure = (
-                "connecting to Betatel timed out"
-                if retry_connect
-                else ("Betatel did not answer in time")
-            )
-        except requests.exceptions.SSLError:
-            failure = "the TLS handshake with Betatel failed"
-        except requests.RequestException as exc:
-            retry_connect = _connection_never_made(exc)
-            failure = (
-                "could not connect to Betatel"
-                if retry_connect
-                else "the connection to Betatel failed before an answer arrived"
-            )
-        if failure is not None:
-            return _Failed(UpstreamUnavailable(failure), wait=0.2 if retry_connect else None)
         return self._interpret(response, content, too_large, token)
 
     def _read_capped(self, response: requests.Response) -> tuple[bytes, bool]:

@@ -7,7 +7,9 @@ from typing import Any, Literal
 
 RESEND_PATH = "/api/auth/reset-password/resend"
 
-BehaviourKind = Literal["status", "html", "invalid_json", "slow", "close", "huge", "redirect"]
+BehaviourKind = Literal[
+    "status", "html", "invalid_json", "slow", "drip", "close", "huge", "redirect"
+]
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class Behaviour:
     seconds: float = 0.0
     size: int = 0
     location: str = ""
+    drip_head: bool = False
 
     @classmethod
     def status(
@@ -62,6 +65,17 @@ class Behaviour:
         if seconds < 0:
             raise ValueError("seconds must not be negative.")
         return cls("slow", seconds=seconds)
+
+    @classmethod
+    def drip(cls, interval: float, *, head: bool = False) -> Behaviour:
+        """Answer per the real contract, the body one byte every ``interval`` seconds.
+
+        The status line and headers go at once, unless ``head`` is true: then
+        they drip too, so not even the status arrives in time.
+        """
+        if interval < 0:
+            raise ValueError("interval must not be negative.")
+        return cls("drip", seconds=interval, drip_head=head)
 
     @classmethod
     def close(cls) -> Behaviour:

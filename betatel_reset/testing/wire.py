@@ -148,6 +148,9 @@ class _Handler(BaseHTTPRequestHandler):
                     self._answer_contract(request)
                 else:
                     self.close_connection = True
+            case "drip":
+                status, message = fake._contract(request)
+                self._drip(status, {"message": message}, behaviour.seconds, behaviour.drip_head)
             case "close":
                 self.close_connection = True
             case "huge":
@@ -210,6 +213,26 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:  # BrokenPipe/ConnectionReset: the client stopped reading
             self.close_connection = True
         if stopping.is_set():
+            self.close_connection = True
+
+    def _drip(self, code: int, payload: Any, interval: float, head: bool) -> None:
+        """Answer ``payload`` one byte every ``interval`` seconds: the body, or
+        with ``head`` the whole answer, status line first."""
+        body = json.dumps(payload).encode()
+        start = (
+            f"{self.protocol_version} {code} {_reason(code)}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        fake = self.server.fake
+        try:
+            if not head:
+                self.wfile.write(start)
+            for byte in start + body if head else body:
+                if not fake._pause(interval):
+                    self.close_connection = True
+                    return
+                self.wfile.write(bytes([byte]))
+        except OSError:  # the client gave up waiting
             self.close_connection = True
 
     def _read_body(self) -> bytes | None:

@@ -42,7 +42,6 @@ def main(argv: list[str] | None = None) -> None:
         )
         rows = measure(args.n, args.inline, args.concurrency, fake)
     width = max(len(label) for label, _value in rows)
-    print(f"admin bulk resend (fake Betatel latency {args.latency * 1000:.0f} ms)")
     for label, value in rows:
         print(f"  {label:<{width}}  {value}")
     text = f"Fake Betatel latency {args.latency * 1000:.0f} ms.\n\n" + table(

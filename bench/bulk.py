@@ -99,7 +99,7 @@ def one_run(
 
 
 def _floor_client(
-    url: str, ca_bundle: str, count: int, start: Any, results: Any
+    url: str, ca_bundle: str, start: Any, results: Any, count: int
 ) -> None:  # pragma: no cover - runs in a child process
     from bench.client import FloorClient
 
@@ -119,12 +119,8 @@ def floor_run(upstream: Upstream, n: int, concurrency: int, ms: float) -> dict[s
     context = multiprocessing.get_context("spawn")
     start, results = context.Event(), context.Queue()
     counts = [n // concurrency + (i < n % concurrency) for i in range(concurrency)]
-    clients = [
-        context.Process(
-            target=_floor_client, args=(upstream.url, upstream.ca_bundle, count, start, results)
-        )
-        for count in counts
-    ]
+    shared = (upstream.url, upstream.ca_bundle, start, results)
+    clients = [context.Process(target=_floor_client, args=(*shared, count)) for count in counts]
     try:
         for process in clients:
             process.start()

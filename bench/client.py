@@ -124,9 +124,8 @@ def run(n: int, rounds: int, rtt: float) -> dict[str, Any]:
 def tables(data: dict[str, Any]) -> str:
     rounds = len(data["per_round_ms"]["floor"])
     med, rtt = data["median_ms"], data["rtt_ms"]
-    ours, service, floor, vendor = (
-        med[k] for k in ("ours_backend", "ours_service", "floor", "vendor")
-    )
+    ours, service = med["ours_backend"], med["ours_service"]
+    floor, vendor = med["floor"], med["vendor"]
     clients = table(
         " | ".join(["client (ms/call)", *(f"round {i + 1}" for i in range(rounds)), "median"]),
         (

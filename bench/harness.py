@@ -22,9 +22,8 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -100,8 +99,7 @@ def machine_busy_seconds() -> float:
     return 0.0
 
 
-@dataclass(frozen=True)
-class Served:
+class Served(NamedTuple):
     """A gunicorn we started: its base URL and its master's PID."""
 
     url: str
@@ -233,13 +231,11 @@ def _wrk(url: str, seconds: float, connections: int, body: str, cookie: str) -> 
             )
             script.flush()
             argv += ["-s", script.name]
-        out = subprocess.run(
-            [*argv, "--timeout", "10s", url],
-            capture_output=True,
-            text=True,
-            timeout=seconds + 30,
-            check=True,
-        ).stdout
+        argv += ["--timeout", "10s", url]
+        ran = subprocess.run(
+            argv, capture_output=True, text=True, timeout=seconds + 30, check=True
+        )
+    out = ran.stdout
 
     def find(pattern: str, default: str = "") -> str:
         match = re.search(pattern, out)

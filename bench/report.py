@@ -1,10 +1,5 @@
-"""What a benchmark reports, and where it goes.
-
-``python -m bench.NAME`` prints its tables; with ``--json`` it also writes them
-and its raw data for ``python -m bench``, which puts the tables between
-``<!-- table:NAME -->`` and ``<!-- /table:NAME -->`` of docs/benchmarks.md and
-leaves every other line alone.
-"""
+"""What a benchmark reports: its tables, printed, and with ``--json`` written with
+its raw data for ``python -m bench``, which puts them in docs/benchmarks.md."""
 
 from __future__ import annotations
 

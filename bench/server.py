@@ -58,12 +58,9 @@ def run_config(
 
         for name in names:  # the load generator only counts answers other than 2xx/3xx
             path, post, expected = SCENARIOS[name]
+            method, data = ("POST", fields) if post else ("GET", None)
             answer = session.request(
-                "POST" if post else "GET",
-                served.url + path,
-                data=fields if post else None,
-                allow_redirects=False,
-                timeout=10,
+                method, served.url + path, data=data, allow_redirects=False, timeout=10
             )
             if answer.status_code != expected:
                 raise RuntimeError(f"{path}: HTTP {answer.status_code}, expected {expected}")

@@ -11,7 +11,6 @@ import argparse
 import io
 import json
 import multiprocessing
-import os
 import resource
 import subprocess
 import tempfile
@@ -21,14 +20,15 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from bench.harness import PYTHON, ROOT, arguments, bench_site, finish, median
-from bench.report import met, table
+from bench.harness import PYTHON, ROOT, bench_site, median
+from bench.report import arguments, finish, met, table
 from bench.upstream import Upstream
 
 PATHS = ("command", "task")
-#: (round trip ms, the fake's think time ms, N, rounds): a fast API at two sizes, then a slow one.
-PLAN = [(20, 0, 1000, 3), (20, 0, 10000, 1), (20, 80, 1000, 1)]
-SMOKE = [(2, 0, 10, 1), (2, 0, 20, 1), (2, 5, 10, 1)]
+#: (round trip ms, the fake's think time ms): [(N, rounds), ...]; a fast API at two sizes,
+#: then a slow one. The floor is measured at the smallest N.
+PLAN = {(20, 0): [(1000, 3), (10000, 1)], (20, 80): [(1000, 1)]}
+SMOKE = {(2, 0): [(10, 1), (20, 1)], (2, 5): [(10, 1)]}
 
 
 def child(path: str, file: str) -> None:  # pragma: no cover - runs in a child process
@@ -70,23 +70,22 @@ def one_run(
     upstream: Upstream, env: dict[str, str], path: str, n: int, ms: float
 ) -> dict[str, Any]:
     """One bulk send of ``n`` addresses by ``path``, at ``ms`` per request, in a child."""
-    addresses = tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False)  # noqa: SIM115
-    with addresses:
+    with tempfile.NamedTemporaryFile("w", suffix=".txt") as addresses:
         addresses.writelines(f"bulk-{path}-{i:06d}@example.com\n" for i in range(n))
-    before = upstream.requests()
-    done = subprocess.run(
-        [PYTHON, "-m", "bench.bulk", "--child", path, addresses.name],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60 + 20 * n * ms / 1000,
-    )
+        addresses.flush()
+        before = upstream.requests()
+        done = subprocess.run(
+            [PYTHON, "-m", "bench.bulk", "--child", path, addresses.name],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60 + 20 * n * ms / 1000,
+        )
     if done.returncode != 0:
         raise RuntimeError(f"{path} of {n} failed ({done.returncode}): {done.stderr[-3000:]}")
     report = json.loads(done.stdout.strip().splitlines()[-1])
     sent = upstream.requests() - before
-    os.unlink(addresses.name)
     if report["outcomes"] != {"sent": n} or sent != n:
         raise RuntimeError(f"{path} of {n}: {report['outcomes']}, {sent} requests upstream")
     run = {"path": path, "n": n, "per_request_ms": ms, **report}
@@ -100,7 +99,7 @@ def one_run(
 
 
 def _floor_client(
-    url: str, ca_bundle: str, count: int, start: Any, results: Any
+    url: str, ca_bundle: str, start: Any, results: Any, count: int
 ) -> None:  # pragma: no cover - runs in a child process
     from bench.client import FloorClient
 
@@ -114,18 +113,14 @@ def _floor_client(
     results.put(time.perf_counter() - started)
 
 
-def floor_run(upstream: Upstream, n: int, concurrency: int) -> float:
+def floor_run(upstream: Upstream, n: int, concurrency: int, ms: float) -> dict[str, Any]:
     """Seconds for ``n`` requests, ``concurrency`` at a time, from raw keep-alive clients
     in processes of their own: what the fake and the link cost by themselves."""
     context = multiprocessing.get_context("spawn")
     start, results = context.Event(), context.Queue()
     counts = [n // concurrency + (i < n % concurrency) for i in range(concurrency)]
-    clients = [
-        context.Process(
-            target=_floor_client, args=(upstream.url, upstream.ca_bundle, count, start, results)
-        )
-        for count in counts
-    ]
+    shared = (upstream.url, upstream.ca_bundle, start, results)
+    clients = [context.Process(target=_floor_client, args=(*shared, count)) for count in counts]
     try:
         for process in clients:
             process.start()
@@ -140,37 +135,27 @@ def floor_run(upstream: Upstream, n: int, concurrency: int) -> float:
             if process.is_alive():
                 process.terminate()  # our own child, by its handle
     print(f"  floor   N={n:<6d} concurrency {concurrency}: {wall:.2f} s", flush=True)
-    return wall
+    return {"per_request_ms": ms, "n": n, "concurrency": concurrency, "wall_seconds": wall}
 
 
-def run(plan: list[tuple[int, int, int, int]]) -> dict[str, Any]:
+def run(plan: dict[tuple[int, int], list[tuple[int, int]]]) -> dict[str, Any]:
     runs: list[dict[str, Any]] = []
     floors: list[dict[str, Any]] = []
     with bench_site() as env:
-        for (rtt, think), steps in groupby(plan, key=lambda step: step[:2]):
+        for (rtt, think), sizes in plan.items():
             # No spinning in the proxy: under concurrency it would take CPU from the
             # process measured, and 0.2 ms matters little at a 25 % margin.
             with Upstream(rtt=rtt / 1000, latency=think / 1000, spin=0.0) as upstream:
                 env["BENCH_BETATEL_BACKEND"] = "http"
                 env["BENCH_BETATEL_API_URL"] = upstream.url
                 env["BENCH_CA_BUNDLE"] = upstream.ca_bundle
-                steps = list(steps)
-                for _, _, n, rounds in steps:
+                for n, rounds in sizes:
                     for number in range(rounds):
                         mine = [one_run(upstream, env, path, n, rtt + think) for path in PATHS]
                         runs += [{**run, "round": number} for run in mine]
-                        if n > min(step[2] for step in steps):
-                            continue
-                        for level in sorted({run["concurrency"] for run in mine}):
-                            wall = floor_run(upstream, n, level)
-                            floors.append(
-                                {
-                                    "per_request_ms": rtt + think,
-                                    "n": n,
-                                    "concurrency": level,
-                                    "wall_seconds": wall,
-                                }
-                            )
+                        if n == min(sizes)[0]:
+                            levels = sorted({run["concurrency"] for run in mine})
+                            floors += [floor_run(upstream, n, c, rtt + think) for c in levels]
     return {"runs": runs, "floors": floors}
 
 
@@ -259,7 +244,7 @@ def main(argv: list[str] | None = None) -> None:
         child(*args.child)
         return
     data = run(SMOKE if args.smoke else PLAN)
-    finish(args.json, {"bulk": tables(data)}, data)
+    finish(args.json, tables(data), data)
 
 
 if __name__ == "__main__":

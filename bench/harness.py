@@ -1,6 +1,5 @@
 """The pieces every benchmark is built from: timing loops, child processes, the
-bench site under gunicorn on a scratch PostgreSQL database, a load generator,
-and the result each benchmark hands ``python -m bench``.
+bench site under gunicorn on a scratch PostgreSQL database, a load generator.
 
 Everything listens on 127.0.0.1; every process started here is stopped by its
 own PID in a ``finally``.
@@ -8,10 +7,8 @@ own PID in a ``finally``.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import http.client
-import json
 import logging
 import math
 import os
@@ -25,14 +22,16 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import urlsplit
+
+import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 PYTHON = sys.executable
+EMAIL = "ada@example.com"  # the bench site's account, for which both reset forms are posted
 CSRF_TOKEN = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 T = TypeVar("T")
 
@@ -72,24 +71,6 @@ def interleaved(
     return results
 
 
-# What a benchmark hands ``python -m bench`` ----------------------------------------------
-
-
-def arguments(doc: str | None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes: check that it runs")
-    parser.add_argument("--json", metavar="PATH", help="write the tables and data as JSON")
-    return parser
-
-
-def finish(json_path: str | None, tables: dict[str, str], data: Any) -> None:
-    """Print the tables; with ``--json``, write them and the raw data for ``python -m bench``."""
-    for name, text in tables.items():
-        print(f"\n== {name}\n{text}", flush=True)
-    if json_path:
-        Path(json_path).write_text(json.dumps({"tables": tables, "data": data}, indent=2) + "\n")
-
-
 # Processes -------------------------------------------------------------------------------
 
 
@@ -118,8 +99,7 @@ def machine_busy_seconds() -> float:
     return 0.0
 
 
-@dataclass(frozen=True)
-class Served:
+class Served(NamedTuple):
     """A gunicorn we started: its base URL and its master's PID."""
 
     url: str
@@ -127,22 +107,16 @@ class Served:
 
 
 @contextlib.contextmanager
-def gunicorn(env: dict[str, str], *, workers: int = 2, ready_path: str = "/") -> Iterator[Served]:
-    """``project.wsgi`` (settings from ``env``) under gunicorn, sync workers, on a free port."""
-    import requests
-
+def gunicorn(env: dict[str, str], ready_path: str) -> Iterator[Served]:
+    """``project.wsgi`` (settings from ``env``) under gunicorn, two sync workers, on a free
+    port; ready once ``ready_path`` answers."""
     with socket.socket() as sock:
         sock.bind((HOST, 0))
         port = sock.getsockname()[1]
-    argv = ["--workers", str(workers), "--bind", f"{HOST}:{port}", "--log-level", "warning"]
+    argv = [PYTHON, "-m", "gunicorn", "project.wsgi:application", "--workers", "2"]
+    argv += ["--bind", f"{HOST}:{port}", "--log-level", "warning"]
     with tempfile.TemporaryFile("w+") as log:
-        proc = subprocess.Popen(
-            [PYTHON, "-m", "gunicorn", "project.wsgi:application", *argv],
-            env=env,
-            cwd=ROOT,
-            stdout=log,
-            stderr=log,
-        )
+        proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=log)
         url = f"http://{HOST}:{port}"
         try:
             deadline = time.monotonic() + 30
@@ -170,14 +144,13 @@ def gunicorn(env: dict[str, str], *, workers: int = 2, ready_path: str = "/") ->
 def setup_site() -> None:
     """Migrate the bench site's database and create the account both password-reset
     forms are posted for (Django must be set up)."""
-    from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0, interactive=False)
     users = get_user_model()._default_manager
-    if not users.filter(email=settings.BENCH_USER_EMAIL).exists():
-        users.create_user("ada", settings.BENCH_USER_EMAIL, "correct horse battery staple")  # type: ignore[attr-defined]
+    if not users.filter(email=EMAIL).exists():
+        users.create_user("ada", EMAIL, "correct horse battery staple")  # type: ignore[attr-defined]
 
 
 @contextlib.contextmanager
@@ -223,15 +196,13 @@ def silence_console_log() -> None:
 LOAD_GENERATOR = "wrk" if shutil.which("wrk") else "python"
 
 
-def fetch_csrf(base: str, path: str) -> tuple[str, str]:
-    """(Cookie header, form token) from one GET of a form page."""
-    import requests
-
-    response = requests.get(base + path, timeout=10)
-    match = CSRF_TOKEN.search(response.text)
-    if match is None or "csrftoken" not in response.cookies:
-        raise RuntimeError(f"no CSRF token from {path} (HTTP {response.status_code})")
-    return f"csrftoken={response.cookies['csrftoken']}", match.group(1)
+def csrf_token(session: requests.Session, url: str) -> str:
+    """The form token from one GET of the form page at ``url``; ``session`` keeps the cookie."""
+    page = session.get(url, timeout=30)
+    match = CSRF_TOKEN.search(page.text)
+    if match is None or "csrftoken" not in session.cookies:
+        raise RuntimeError(f"no CSRF token from {url} (HTTP {page.status_code})")
+    return match.group(1)
 
 
 def http_load(
@@ -260,13 +231,11 @@ def _wrk(url: str, seconds: float, connections: int, body: str, cookie: str) -> 
             )
             script.flush()
             argv += ["-s", script.name]
-        out = subprocess.run(
-            [*argv, "--timeout", "10s", url],
-            capture_output=True,
-            text=True,
-            timeout=seconds + 30,
-            check=True,
-        ).stdout
+        argv += ["--timeout", "10s", url]
+        ran = subprocess.run(
+            argv, capture_output=True, text=True, timeout=seconds + 30, check=True
+        )
+    out = ran.stdout
 
     def find(pattern: str, default: str = "") -> str:
         match = re.search(pattern, out)
@@ -296,6 +265,7 @@ def _python_load(
 ) -> dict[str, float]:
     parts = urlsplit(url)
     form = {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"}
+    method, headers = ("POST", form) if body else ("GET", {})
     deadline = time.monotonic() + seconds
 
     def client(_: int) -> tuple[list[float], int]:
@@ -304,9 +274,7 @@ def _python_load(
             started = time.perf_counter()
             conn = http.client.HTTPConnection(parts.hostname or HOST, parts.port, timeout=10)
             try:
-                conn.request(
-                    "POST" if body else "GET", parts.path, body or None, form if body else {}
-                )
+                conn.request(method, parts.path, body or None, headers)
                 response = conn.getresponse()
                 response.read()
                 errors += response.status >= 400

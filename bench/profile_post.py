@@ -10,29 +10,27 @@ import cProfile
 import io
 import logging
 import pstats
-import sys
 import tempfile
 import timeit
 import wsgiref.util
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 from bench.harness import (
     CSRF_TOKEN,
+    EMAIL,
     ROOT,
-    arguments,
-    finish,
     interleaved,
     mean_seconds,
     median,
     site_in_process,
 )
-from bench.report import met, table
+from bench.report import arguments, finish, met, table
 
 OURS, DJANGOS = "/reset-password/resend/", "/accounts/password_reset/"
-EMAIL = "ada@example.com"
 
 
 class InProcessSite:
@@ -40,43 +38,36 @@ class InProcessSite:
 
     def __init__(self) -> None:
         self.app = site_in_process()
-        status, headers, body = self.request("GET", OURS)
-        match = CSRF_TOKEN.search(body.decode())
-        if status != "200 OK" or match is None:
-            raise RuntimeError(f"GET {OURS}: {status}, no CSRF token")
+        headers, page = self.request("GET", OURS, "200 OK")
+        match = CSRF_TOKEN.search(page.decode())
+        if match is None:
+            raise RuntimeError(f"GET {OURS}: no CSRF token")
         cookies = (v.strip().split(";")[0] for k, v in headers if k == "Set-Cookie")
         self.cookie = next(c for c in cookies if c.startswith("csrftoken="))
         self.form = urlencode({"email": EMAIL, "csrfmiddlewaretoken": match.group(1)}).encode()
 
-    def request(self, method: str, path: str, body: bytes = b"") -> tuple[str, list[Any], bytes]:
+    def request(self, method: str, path: str, expect: str) -> tuple[list[Any], bytes]:
+        """One request, a POST of the form or a GET; its headers and body if it answers
+        ``expect``, else RuntimeError."""
+        body = self.form if method == "POST" else b""
         environ: dict[str, Any] = {
             "REQUEST_METHOD": method,
             "PATH_INFO": path,
             "REMOTE_ADDR": "127.0.0.1",
+            "wsgi.input": io.BytesIO(body),
         }
         wsgiref.util.setup_testing_defaults(environ)
-        environ.update({"wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr})
         if body:
             environ["CONTENT_TYPE"] = "application/x-www-form-urlencoded"
             environ["CONTENT_LENGTH"] = str(len(body))
             environ["HTTP_COOKIE"] = self.cookie
-        started: list[Any] = []
-        chunks = self.app(
-            environ, lambda status, headers, exc_info=None: started.extend([status, headers])
-        )
+        started: list[Any] = []  # start_response(status, headers, exc_info=None)
+        chunks = self.app(environ, lambda *response: started.extend(response[:2]))
         content = b"".join(chunks)
         chunks.close()
-        return started[0], started[1], content
-
-    def call(self, method: str, path: str, expect: str) -> Callable[[], None]:
-        body = self.form if method == "POST" else b""
-
-        def request() -> None:
-            status = self.request(method, path, body)[0]
-            if status != expect:
-                raise RuntimeError(f"{method} {path}: {status}, expected {expect}")
-
-        return request
+        if started[0] != expect:
+            raise RuntimeError(f"{method} {path}: {started[0]}, expected {expect}")
+        return started[1], content
 
 
 def forget_sent() -> None:
@@ -141,7 +132,7 @@ def pieces_us(number: int, repeat: int) -> dict[str, float]:
     return timings
 
 
-def profile(call: Callable[[], None], n: int) -> str:
+def profile(call: Callable[[], object], n: int) -> str:
     """A pyinstrument call tree and a cProfile own-time table of ``n`` calls."""
     from pyinstrument import Profiler
 
@@ -169,10 +160,10 @@ def profile(call: Callable[[], None], n: int) -> str:
 def run(n: int, batch: int, batches: int, output: Path) -> dict[str, Any]:
     site = InProcessSite()
     calls = {
-        "ours_post": site.call("POST", OURS, "302 Found"),
-        "django_post": site.call("POST", DJANGOS, "302 Found"),
-        "ours_get": site.call("GET", OURS, "200 OK"),
-        "django_get": site.call("GET", DJANGOS, "200 OK"),
+        "ours_post": partial(site.request, "POST", OURS, "302 Found"),
+        "django_post": partial(site.request, "POST", DJANGOS, "302 Found"),
+        "ours_get": partial(site.request, "GET", OURS, "200 OK"),
+        "django_get": partial(site.request, "GET", DJANGOS, "200 OK"),
     }
     for call in calls.values():  # warm up: template and URL caches, lazy imports
         mean_seconds(call, min(50, batch))
@@ -231,7 +222,7 @@ def main(argv: list[str] | None = None) -> None:
         data = run(20, 10, 1, Path(tempfile.gettempdir()) / "betatel-profile-smoke.txt")
     else:
         data = run(2000, 500, 5, ROOT / "docs" / "profile-post.txt")
-    finish(args.json, {"profile_post": tables(data)}, data)
+    finish(args.json, tables(data), data)
 
 
 if __name__ == "__main__":

@@ -1,14 +1,28 @@
-"""The generated parts of docs/benchmarks.md: tables, and nothing else.
-
-The page is written by hand. ``python -m bench`` replaces only what lies between
-``<!-- table:NAME -->`` and ``<!-- /table:NAME -->`` with the tables that
-benchmark NAME produced, and leaves every other line alone.
-"""
+"""What a benchmark reports: its tables, printed, and with ``--json`` written with
+its raw data for ``python -m bench``, which puts them in docs/benchmarks.md."""
 
 from __future__ import annotations
 
+import argparse
+import json
 import re
 from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+
+def arguments(doc: str | None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: check that it runs")
+    parser.add_argument("--json", metavar="PATH", help="write the tables and data as JSON")
+    return parser
+
+
+def finish(json_path: str | None, tables: str, data: Any) -> None:
+    """Print the tables; with ``--json``, write them and the raw data for ``python -m bench``."""
+    print(f"\n{tables}", flush=True)
+    if json_path:
+        Path(json_path).write_text(json.dumps({"tables": tables, "data": data}, indent=2) + "\n")
 
 
 def table(header: str, rows: Iterable[str]) -> str:

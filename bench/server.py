@@ -11,18 +11,19 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
+import requests
+
 from bench.harness import (
+    EMAIL,
     LOAD_GENERATOR,
-    arguments,
     bench_site,
-    fetch_csrf,
-    finish,
+    csrf_token,
     gunicorn,
     http_load,
     interleaved,
     median,
 )
-from bench.report import met, table
+from bench.report import arguments, finish, met, table
 
 OURS, DJANGOS = "/reset-password/resend/", "/accounts/password_reset/"
 #: name: (path, POST?, the status checked before loading it)
@@ -40,7 +41,6 @@ COMPARED = {
     ("ours_get", "django_get"): "our resend GET page vs Django's reset GET page",
     ("ours_expired_get", "django_get"): "our expired-link GET page vs Django's reset GET",
 }
-FORM = "application/x-www-form-urlencoded"
 #: ``betatel_reset.models.ASYNC_COMMIT`` (that module needs Django set up).
 AUDIT_ASYNC_COMMIT = "SET LOCAL synchronous_commit TO OFF; "
 
@@ -48,26 +48,19 @@ AUDIT_ASYNC_COMMIT = "SET LOCAL synchronous_commit TO OFF; "
 def run_config(
     env: dict[str, str], names: list[str], rounds: int, seconds: float, connections: int
 ) -> dict[str, Any]:
-    import requests
-
-    with gunicorn(env, ready_path=OURS) as served:
-        cookie, token = fetch_csrf(served.url, OURS)
-        form = urlencode({"email": "ada@example.com", "csrfmiddlewaretoken": token})
+    with gunicorn(env, OURS) as served, requests.Session() as session:
+        fields = {"email": EMAIL, "csrfmiddlewaretoken": csrf_token(session, served.url + OURS)}
+        form, cookie = urlencode(fields), f"csrftoken={session.cookies['csrftoken']}"
 
         def load(name: str, seconds: float = seconds) -> dict[str, Any]:
             path, post = SCENARIOS[name][:2]
-            body = form if post else ""
-            return http_load(served, path, seconds, connections, body, cookie)
+            return http_load(served, path, seconds, connections, form if post else "", cookie)
 
         for name in names:  # the load generator only counts answers other than 2xx/3xx
             path, post, expected = SCENARIOS[name]
-            answer = requests.request(
-                "POST" if post else "GET",
-                served.url + path,
-                data=form if post else None,
-                headers={"Cookie": cookie, "Content-Type": FORM} if post else None,
-                allow_redirects=False,
-                timeout=10,
+            method, data = ("POST", fields) if post else ("GET", None)
+            answer = session.request(
+                method, served.url + path, data=data, allow_redirects=False, timeout=10
             )
             if answer.status_code != expected:
                 raise RuntimeError(f"{path}: HTTP {answer.status_code}, expected {expected}")
@@ -175,7 +168,7 @@ def tables(data: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> None:
     args = arguments(__doc__).parse_args(argv)
     data = run(1, 1.0, 2, 5) if args.smoke else run(5, 3.0, 8, 200)
-    finish(args.json, {"server": tables(data)}, data)
+    finish(args.json, tables(data), data)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,3 @@ BETATEL_RESET = {
     "RATE_LIMIT_IP": "1000000/h",
     "CIRCUIT_FAILURE_THRESHOLD": 1000000,
 }
-
-#: The account both password-reset forms are posted for.
-BENCH_USER_EMAIL = "ada@example.com"

@@ -118,8 +118,7 @@ def _serve(conn: Connection, rtt: float, latency: float, spin: float) -> None:
     context, ca_bundle = make_tls_context()
     fake = FakeBetatelServer(
         token=TOKEN, ssl_context=context, ca_bundle=ca_bundle, latency=latency
-    )
-    fake.start()
+    ).start()
     proxy = LatencyProxy((HOST, int(fake.url.rsplit(":", 1)[1])), rtt, spin)
     conn.send((f"https://{HOST}:{proxy.port}", ca_bundle))
     while conn.recv() is not None:

@@ -11,19 +11,13 @@ been half ignored (its headers, proxies, hooks). The plain call is kept.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import http.client
-import io
 import json
 import logging
 import re
-import socket
 import threading
 import time
 import weakref
-from collections.abc import Iterator
-from contextvars import ContextVar
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from http.cookiejar import DefaultCookiePolicy
@@ -31,9 +25,6 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 from django.views.decorators.debug import sensitive_variables
-from requests.adapters import HTTPAdapter
-from urllib3 import HTTPConnectionPool, HTTPSConnectionPool, PoolManager, ProxyManager
-from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.exceptions import NewConnectionError
 from urllib3.util.retry import Retry
 
@@ -49,17 +40,17 @@ from ..exceptions import (
     UpstreamUnavailable,
 )
 from . import BaseBackend, UpstreamResponse
+from .deadline import DeadlineAdapter, _answer_due_by
+from .redaction import clean_message
 
 if TYPE_CHECKING:
-    from _typeshed import WriteableBuffer
+    pass
 
 logger = logging.getLogger(__name__)
 
 USER_AGENT = f"django-betatel-reset/{__version__} python-requests/{requests.__version__}"
 # Enough connections for the admin's bounded concurrency without reopening.
 POOL_SIZE = 32
-# Upstream text is shown to admins and logged: keep it short and printable.
-MAX_MESSAGE_LENGTH = 200
 # What a bearer token can be in a header: visible ASCII, no white space.
 _TOKEN_RE = re.compile(r"[\x21-\x7e]+")
 
@@ -93,68 +84,6 @@ def _checked_url(url: str, api_url: str) -> str:
     return url
 
 
-def clean_message(text: str, *, redact: str | None = None) -> str:
-    """Upstream text made safe to log and show to admins: printable, short, and
-    without ``redact`` (the token, should Betatel echo it back in an error).
-
-    Only the start of a long text is read: plenty for ``MAX_MESSAGE_LENGTH``
-    characters once white space is squeezed and copies of the token are cut.
-    Cutting before redacting hides nothing: a run of the token in what is
-    kept is found there.
-    """
-    text = text[: 4 * MAX_MESSAGE_LENGTH + 2 * len(redact or "")]
-    printable = "".join(ch if ch.isprintable() else " " for ch in text)
-    if redact:
-        printable = _redacted(printable, redact)
-    return " ".join(printable.split())[:MAX_MESSAGE_LENGTH]
-
-
-#: The shortest run of the token's characters removed from upstream text. Any
-#: longer run goes, in any case and split by white space or line breaks: an
-#: echo of the whole token, an upper-cased copy, a prefix, a piece of its
-#: middle. A run of 11 or fewer may stay (such as the start most JWTs share):
-#: too little of a 200-character token to matter, and removing shorter runs
-#: would start removing ordinary words.
-REDACT_MIN_RUN = 12
-
-
-def _folded(chars: str) -> str:
-    """``chars`` case-folded one for one (a character that folds to several,
-    like "ß", stays as it is), so positions in it are positions in ``chars``."""
-    folded = chars.casefold()
-    if len(folded) == len(chars):
-        return folded
-    return "".join(f if len(f := ch.casefold()) == 1 else ch for ch in chars)
-
-
-def _redacted(text: str, secret: str) -> str:
-    """``text`` with every run of ``REDACT_MIN_RUN`` or more characters of
-    ``secret`` replaced by ``[redacted]``; case and white space ignored."""
-    folded = _folded("".join(secret.split()))
-    run = min(REDACT_MIN_RUN, len(folded))
-    if not run:
-        return text
-    # The text without its white space, and where each kept character stands.
-    where = [i for i, ch in enumerate(text) if not ch.isspace()]
-    squeezed = _folded("".join(text[i] for i in where))
-    spans: list[list[int]] = []
-    for start in range(len(squeezed) - run + 1):
-        if squeezed[start : start + run] in folded:
-            first, last = where[start], where[start + run - 1] + 1
-            if spans and first <= spans[-1][1]:
-                spans[-1][1] = last
-            else:
-                spans.append([first, last])
-    if not spans:
-        return text
-    out, done = [], 0
-    for first, last in spans:
-        out += [text[done:first], "[redacted]"]
-        done = last
-    out.append(text[done:])
-    return "".join(out)
-
-
 def parse_retry_after(value: str | None) -> float | None:
     if not value:
         return None
@@ -177,103 +106,6 @@ def parse_retry_after(value: str | None) -> float | None:
 # likes, in the body and in the status line and headers alike (http.client
 # reads each line in as many reads as it takes). So while a call is under way,
 # every read of its answer may only wait for the time left before its deadline.
-
-#: When the answer of the call under way in this context must be in (``time.monotonic()``).
-_deadline: ContextVar[float | None] = ContextVar("betatel_reset_deadline", default=None)
-
-
-@contextlib.contextmanager
-def _answer_due_by(deadline: float) -> Iterator[None]:
-    token = _deadline.set(deadline)
-    try:
-        yield
-    finally:
-        _deadline.reset(token)
-
-
-class _ReadsBeforeDeadline(io.RawIOBase):
-    """A socket's reads, each waiting at most for the time left before ``deadline``
-    (and never longer than the read timeout the socket had), over TLS as well."""
-
-    def __init__(self, sock: socket.socket, deadline: float) -> None:
-        super().__init__()
-        self._sock = sock
-        # Like http.client's own reader, it keeps the socket open while in use.
-        self._reads = sock.makefile("rb", buffering=0)
-        self._deadline = deadline
-        self._timeout = sock.gettimeout()
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: WriteableBuffer) -> int | None:
-        left = self._deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("the deadline for Betatel's answer passed")
-        self._sock.settimeout(left if self._timeout is None else min(left, self._timeout))
-        try:
-            return self._reads.readinto(buffer)
-        finally:
-            self._sock.settimeout(self._timeout)  # as it was, for the next request
-
-    def close(self) -> None:
-        self._reads.close()
-        super().close()
-
-
-class _DeadlineResponse(http.client.HTTPResponse):
-    """http.client's response, status line to last byte read before the
-    deadline of the call under way, if there is one."""
-
-    def __init__(self, sock: socket.socket, *args: Any, **kwargs: Any) -> None:
-        super().__init__(sock, *args, **kwargs)
-        deadline = _deadline.get()
-        if deadline is not None:
-            self.fp.close()  # the reader http.client made, not used yet
-            self.fp = io.BufferedReader(_ReadsBeforeDeadline(sock, deadline))
-
-
-class _HTTPConnection(HTTPConnection):
-    response_class = _DeadlineResponse
-
-
-class _HTTPSConnection(HTTPSConnection):
-    response_class = _DeadlineResponse
-
-
-class _HTTPConnectionPool(HTTPConnectionPool):
-    ConnectionCls = _HTTPConnection
-
-
-class _HTTPSConnectionPool(HTTPSConnectionPool):
-    ConnectionCls = _HTTPSConnection
-
-
-_POOL_CLASSES: dict[str, type[HTTPConnectionPool]] = {
-    "http": _HTTPConnectionPool,
-    "https": _HTTPSConnectionPool,
-}
-
-
-class DeadlineAdapter(HTTPAdapter):
-    """A ``requests`` adapter whose connections, direct or through an HTTP
-    proxy, read an answer only until the deadline of the call under way.
-
-    :meth:`HttpBackend.create_session` mounts one. A site that mounts its own
-    adapter there should subclass this one, or ``DEADLINE`` no longer bounds
-    an answer that arrives slowly.
-    """
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = _POOL_CLASSES
-
-    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> PoolManager:
-        manager: PoolManager = super().proxy_manager_for(proxy, **proxy_kwargs)
-        if isinstance(manager, ProxyManager):  # SOCKS proxies have their own
-            manager.pool_classes_by_scheme = _POOL_CLASSES
-        return manager
-
 
 # The call ------------------------------------------------------------------------
 

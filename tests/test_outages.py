@@ -68,6 +68,19 @@ def admins_mailed(settings: Any) -> Iterator[list[Any]]:
     logger.removeHandler(handler)
 
 
+def clear_limits_from_the_admin(admin_client: Client) -> str:
+    """Run "Clear resend rate limits" on one user; the message it leaves."""
+    user = get_user_model().objects.create_user("ada", "ada@example.com")
+    response = admin_client.post(
+        reverse("admin:auth_user_changelist"),
+        {"action": "clear_rate_limits_action", "_selected_action": [user.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    [message] = [str(m) for m in get_messages(response.wsgi_request)]
+    return message
+
+
 @pytest.mark.parametrize("url", [RESEND, EXPIRED], ids=["resend", "expired"])
 def test_pages_refuse_with_503_while_the_limits_cache_is_down(
     client: Client, cache_down: None, admins_mailed: list[Any], url: str
@@ -123,14 +136,7 @@ def test_admins_and_the_command_still_send(cache_down: None, admin_client: Clien
 
 
 def test_clearing_limits_says_the_cache_is_down(cache_down: None, admin_client: Client) -> None:
-    user = get_user_model().objects.create_user("ada", "ada@example.com")
-    response = admin_client.post(
-        reverse("admin:auth_user_changelist"),
-        {"action": "clear_rate_limits_action", "_selected_action": [user.pk]},
-        follow=True,
-    )
-    assert response.status_code == 200
-    [message] = [str(m) for m in get_messages(response.wsgi_request)]
+    message = clear_limits_from_the_admin(admin_client)
     assert message.startswith("The cache that counts rate limits is unavailable")
 
 
@@ -157,12 +163,5 @@ def test_clearing_limits_with_a_bad_rate_says_the_site_is_misconfigured(
     admin_client: Client, settings: Any
 ) -> None:
     settings.BETATEL_RESET = {**settings.BETATEL_RESET, "RATE_LIMIT_EMAIL": "3 per hour"}
-    user = get_user_model().objects.create_user("ada", "ada@example.com")
-    response = admin_client.post(
-        reverse("admin:auth_user_changelist"),
-        {"action": "clear_rate_limits_action", "_selected_action": [user.pk]},
-        follow=True,
-    )
-    assert response.status_code == 200
-    [message] = [str(m) for m in get_messages(response.wsgi_request)]
+    message = clear_limits_from_the_admin(admin_client)
     assert message.startswith("Nothing was cleared: the site is misconfigured.")

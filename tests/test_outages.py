@@ -57,9 +57,9 @@ def cache_down(settings: Any, locmem_backend: None) -> None:
 
 @pytest.fixture
 def admins_mailed(settings: Any) -> Iterator[list[Any]]:
-    """A stock production setup: ADMINS mailed for django.request errors."""
+    """A stock production setup: ADMINS mailed for django.request errors (the
+    test runner already sends mail to the in-memory outbox)."""
     settings.ADMINS = [("Ops", "ops@example.com")]
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     handler = AdminEmailHandler()
     handler.setLevel(logging.ERROR)
     logger = logging.getLogger("django.request")

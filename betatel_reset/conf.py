@@ -140,6 +140,9 @@ class AppSettings:
     CLIENT_IP_HEADER = Setting(None, META_KEY)
     CACHE_ALIAS = Setting("default", CACHE_NAME)
     CACHE_FAILURE = Setting("closed", choice("closed", "open"))
+    # Inside a site's layout: what the pages draw themselves.
+    PAGE_MAIN = Setting(True, FLAG)
+    PAGE_MESSAGES = Setting(True, FLAG)
     # Upstream outage protection.
     CIRCUIT_FAILURE_THRESHOLD = Setting(5, POSITIVE_COUNT)
     CIRCUIT_COOLDOWN = Setting(30.0, SECONDS)

@@ -152,6 +152,8 @@ BAD_VALUES = [
     pytest.param("PREVENT_ENUMERATION", "false", E007, id="PREVENT_ENUMERATION-a-string"),
     pytest.param("AUDIT_ASYNC_COMMIT", 1, E007, id="AUDIT_ASYNC_COMMIT-an-int"),
     pytest.param("ADMIN_ACTION", "no", E007, id="ADMIN_ACTION-a-string"),
+    pytest.param("PAGE_MAIN", "false", E007, id="PAGE_MAIN-a-string"),
+    pytest.param("PAGE_MESSAGES", 0, E007, id="PAGE_MESSAGES-an-int"),
     # Rates.
     pytest.param("RATE_LIMIT_EMAIL", 3, "betatel_reset.E004", id="RATE_LIMIT_EMAIL-an-int"),
     pytest.param("RATE_LIMIT_IP", "20/0h", "betatel_reset.E004", id="RATE_LIMIT_IP-no-period"),

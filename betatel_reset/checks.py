@@ -96,8 +96,8 @@ def _check_backend_and_token() -> list[CheckMessage]:
 
     errors: list[CheckMessage] = []
     token = app_settings.TOKEN
-    if _token_missing(backend.requires_token, provider, token):
-        errors.append(Warning(_NO_TOKEN, hint=_NO_TOKEN_HINT, id="betatel_reset.W006"))
+    if _credential_missing(backend.requires_token, provider, token):
+        errors.append(Warning(_NO_CREDENTIAL, hint=_NO_CREDENTIAL_HINT, id="betatel_reset.W006"))
     if provider is None and token:
         expires = jwt_expiry(token)
         if expires is not None and expires <= datetime.datetime.now(datetime.UTC):
@@ -115,18 +115,18 @@ def _check_backend_and_token() -> list[CheckMessage]:
     return errors
 
 
-_NO_TOKEN = (
+_NO_CREDENTIAL = (
     "The http backend has no Betatel API token: the pages will answer 503 and admin "
     "sends will fail until one is set."
 )
-_NO_TOKEN_HINT = (
+_NO_CREDENTIAL_HINT = (
     f"Set {SETTINGS_NAME}['TOKEN'] (for example from the BETATEL_API_TOKEN environment "
     f"variable) or {SETTINGS_NAME}['TOKEN_PROVIDER'], or use {SETTINGS_NAME}['BACKEND'] = "
     "'console' in development."
 )
 
 
-def _token_missing(requires_token: bool, provider: Any, token: str | None) -> bool:
+def _credential_missing(requires_token: bool, provider: Any, token: str | None) -> bool:
     return requires_token and provider is None and not token
 
 
@@ -139,9 +139,9 @@ def check_token_for_deploy(app_configs: Any = None, **kwargs: Any) -> list[Check
         backend, provider = get_backend(), get_provider()
     except ConfigurationError:
         return []  # E002/E003
-    if not _token_missing(backend.requires_token, provider, app_settings.TOKEN):
+    if not _credential_missing(backend.requires_token, provider, app_settings.TOKEN):
         return []
-    return [Error(_NO_TOKEN, hint=_NO_TOKEN_HINT, id="betatel_reset.E001")]
+    return [Error(_NO_CREDENTIAL, hint=_NO_CREDENTIAL_HINT, id="betatel_reset.E001")]
 
 
 def _check_api_url() -> list[CheckMessage]:

@@ -49,7 +49,9 @@ def test_w006_http_backend_without_token_only_warns(settings: Any) -> None:
 def test_e001_http_backend_without_token_under_deploy(settings: Any) -> None:
     configure(settings, BACKEND="http", API_URL="https://api.betatel.com")
     assert deploy_ids() == ["betatel_reset.E001", "betatel_reset.W006"]
-    [error] = [m for m in run_checks(include_deployment_checks=True) if m.id == "betatel_reset.E001"]
+    [error] = [
+        m for m in run_checks(include_deployment_checks=True) if m.id == "betatel_reset.E001"
+    ]
     assert error.is_serious()
 
 

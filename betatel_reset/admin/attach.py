@@ -73,10 +73,11 @@ def attach_user_actions(site: AdminSite | None = None) -> ModelAdmin[Any] | None
     default admin site) has for the user model.
 
     Only that instance changes: its ``actions`` gets the two actions appended,
-    it gains the permission method they need and its change page the "Send
-    reset email" button. Its class, and the registration, stay as they are. Idempotent; an admin with
-    ``actions = None`` is left alone. Returns the ``ModelAdmin``, or ``None``
-    when the user model is not registered there.
+    it gains the permission method they need, and its change page gets the
+    "Send reset email" button. Its class and its registration stay as they
+    are. Idempotent; an admin with ``actions = None`` gets no actions.
+    Returns the ``ModelAdmin``, or ``None`` when the user model is not
+    registered there.
     """
     site = site or admin.site
     try:

@@ -10,8 +10,6 @@ from django.contrib.admin.utils import quote, unquote
 from django.contrib.auth import get_permission_codename, get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Model
-from django.template import TemplateDoesNotExist
-from django.template.loader import select_template
 from django.http import (
     Http404,
     HttpRequest,
@@ -19,6 +17,8 @@ from django.http import (
     HttpResponseNotAllowed,
     HttpResponseRedirect,
 )
+from django.template import TemplateDoesNotExist
+from django.template.loader import select_template
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
@@ -50,7 +50,8 @@ def add_send_button(model_admin: ModelAdmin[Any]) -> None:
     """
     if model_admin.change_form_template or _has_own_change_form(model_admin):
         return
-    model_admin.change_form_template = CHANGE_FORM_WITH_BUTTON
+    # On the instance only (a class attribute in the stubs): the class stays as it is.
+    setattr(model_admin, "change_form_template", CHANGE_FORM_WITH_BUTTON)  # noqa: B010
 
 
 def _has_own_change_form(model_admin: ModelAdmin[Any]) -> bool:

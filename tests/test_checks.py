@@ -160,6 +160,7 @@ BAD_VALUES = [
     pytest.param("RATE_LIMIT_EMAIL", 3, "betatel_reset.E004", id="RATE_LIMIT_EMAIL-an-int"),
     pytest.param("RATE_LIMIT_IP", "20/0h", "betatel_reset.E004", id="RATE_LIMIT_IP-no-period"),
     # Paths, URLs, names.
+    pytest.param("PROXIES", "proxy.internal:3128", E007, id="PROXIES-no-scheme"),
     pytest.param("CA_BUNDLE", "/nonexistent/ca.pem", "betatel_reset.E008", id="CA_BUNDLE-missing"),
     pytest.param("API_URL", "https://user:secret@api.betatel.com", E007, id="API_URL-credentials"),
     pytest.param("ENDPOINT_PATH", "/reset password", E007, id="ENDPOINT_PATH-a-space"),

@@ -65,6 +65,7 @@ def test_wheel_and_sdist_carry_everything(dist: Path) -> None:
     )
     for classifier in [
         "Framework :: Django :: 5.2",
+        "Framework :: Django :: 6.0",
         "Framework :: Django :: 6.1",
         "Programming Language :: Python :: 3.11",
         "Programming Language :: Python :: 3.13",

@@ -197,6 +197,20 @@ def test_confirmation_page(boss_client: Client, users: dict[str, Any]) -> None:
     assert not ResendAttempt.objects.exists()
 
 
+def test_confirmation_page_names_users_once_and_by_id_without_a_name(
+    boss_client: Client,
+) -> None:
+    as_address = User.objects.create_user("Boss@example.com", "boss@example.com")
+    unnamed = User.objects.create(username="", email="")  # e.g. imported, never signed up
+    page = run_action(boss_client, ACTION, pks(as_address, unnamed), index="0").content.decode()
+
+    # Email-as-username: the address once, not "boss@example.com <boss@example.com>".
+    assert "<li>boss@example.com</li>" in page
+    assert "&lt;boss@example.com&gt;" not in page
+    assert f"<li>user #{unnamed.pk}: no email address</li>" in page
+    assert "<li>: no email address</li>" not in page
+
+
 def test_confirmation_page_repeats_a_selection_of_all_matching_users(
     boss_client: Client, users: dict[str, Any]
 ) -> None:

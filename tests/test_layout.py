@@ -92,3 +92,18 @@ def test_a_layout_value_the_app_cannot_use_falls_back_to_its_default(
 
     assert response.status_code == 200
     assert response.content.decode().count("<main") == 1
+
+
+def test_a_base_with_other_block_names_and_its_own_main(client: Client, settings: Any) -> None:
+    """The README's nesting recipe, with PAGE_MAIN off for a base that has <main>."""
+    templates = ROOT / "tests" / "sites" / "renamed_blocks" / "templates"
+    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [templates]}]
+    settings.BETATEL_RESET = {**settings.BETATEL_RESET, "PAGE_MAIN": False}
+
+    html = client.get(RESEND).content.decode()
+
+    assert 'id="renamed-layout"' in html
+    assert "<title>Didn&#x27;t get the email? | Renamed Blocks</title>" in html
+    assert html.count("<main") == 1
+    assert "/static/betatel_reset/betatel_reset.css" in body(html)
+    assert "<h1>Didn&#x27;t get the email?</h1>" in html

@@ -1,7 +1,7 @@
 """System checks: misconfiguration shows at startup, not at a user's first click.
 
 =====================  =====================================================
-``betatel_reset.E001``  the http backend has no token source
+``betatel_reset.E001``  ``check --deploy`` only: the http backend has no token source
 ``betatel_reset.E002``  ``BACKEND`` cannot be imported
 ``betatel_reset.E003``  ``TOKEN_PROVIDER`` cannot be imported or called
 ``betatel_reset.E004``  a ``RATE_LIMIT_*`` value is not a rate like ``"3/15m"``
@@ -16,12 +16,18 @@
 ``betatel_reset.W003``  ``BETATEL_RESET`` has keys the app does not know
 ``betatel_reset.W004``  ``ADMIN_ACTION`` is on but the user model is not in the default admin
 ``betatel_reset.W005``  rate limits are on but ``CACHE_ALIAS`` is a dummy cache
+``betatel_reset.W006``  the http backend has no token source (E001 under ``--deploy``)
 =====================  =====================================================
 
 Every value is checked against its kind in :mod:`betatel_reset.conf`; a bad one
 is reported under the id of the check that owns the setting (E002 for
 ``BACKEND``, E004 for a rate …), else E007. The other checks skip a setting
 whose value is already reported, so each mistake is named once.
+
+A missing token is a warning (W006), not an error: ``migrate``,
+``collectstatic`` and a site's own test run must work where the token is not
+set, and a page without one answers 503 rather than fail. Only
+``check --deploy``, run before going live, makes it an error (E001).
 """
 
 from __future__ import annotations
@@ -90,18 +96,8 @@ def _check_backend_and_token() -> list[CheckMessage]:
 
     errors: list[CheckMessage] = []
     token = app_settings.TOKEN
-    if backend.requires_token and provider is None and not token:
-        errors.append(
-            Error(
-                f"The {app_settings.BACKEND!r} backend needs a Betatel API token.",
-                hint=(
-                    f"Set {SETTINGS_NAME}['TOKEN'] (for example from the BETATEL_API_TOKEN "
-                    f"environment variable) or {SETTINGS_NAME}['TOKEN_PROVIDER'], or use "
-                    f"{SETTINGS_NAME}['BACKEND'] = 'console' in development."
-                ),
-                id="betatel_reset.E001",
-            )
-        )
+    if _credential_missing(backend.requires_token, provider, token):
+        errors.append(Warning(_NO_CREDENTIAL, hint=_NO_CREDENTIAL_HINT, id="betatel_reset.W006"))
     if provider is None and token:
         expires = jwt_expiry(token)
         if expires is not None and expires <= datetime.datetime.now(datetime.UTC):
@@ -117,6 +113,35 @@ def _check_backend_and_token() -> list[CheckMessage]:
                 )
             )
     return errors
+
+
+_NO_CREDENTIAL = (
+    "The http backend has no Betatel API token: the pages will answer 503 and admin "
+    "sends will fail until one is set."
+)
+_NO_CREDENTIAL_HINT = (
+    f"Set {SETTINGS_NAME}['TOKEN'] (for example from the BETATEL_API_TOKEN environment "
+    f"variable) or {SETTINGS_NAME}['TOKEN_PROVIDER'], or use {SETTINGS_NAME}['BACKEND'] = "
+    "'console' in development."
+)
+
+
+def _credential_missing(requires_token: bool, provider: Any, token: str | None) -> bool:
+    return requires_token and provider is None and not token
+
+
+@register(deploy=True)
+def check_token_for_deploy(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """E001, under ``check --deploy`` only: going live without a token is an error."""
+    if not app_settings.usable("BACKEND", "TOKEN", "TOKEN_PROVIDER"):
+        return []  # reported by check_settings
+    try:
+        backend, provider = get_backend(), get_provider()
+    except ConfigurationError:
+        return []  # E002/E003
+    if not _credential_missing(backend.requires_token, provider, app_settings.TOKEN):
+        return []
+    return [Error(_NO_CREDENTIAL, hint=_NO_CREDENTIAL_HINT, id="betatel_reset.E001")]
 
 
 def _check_api_url() -> list[CheckMessage]:

@@ -33,6 +33,7 @@ from .setting_kinds import (
     META_KEY,
     POSITIVE_COUNT,
     PROVIDER,
+    PROXY_URL,
     RATE,
     SECONDS,
     TASK_BACKEND_NAME,
@@ -133,6 +134,7 @@ class AppSettings:
     RETRY_MAX_WAIT = Setting(3.0, WAIT_SECONDS)
     MAX_RESPONSE_BYTES = Setting(64 * 1024, POSITIVE_COUNT)
     CA_BUNDLE = Setting(None, CA_BUNDLE_PATH)
+    PROXIES = Setting(None, PROXY_URL, secret=True)  # its URL may hold a password
     # Public pages.
     PREVENT_ENUMERATION = Setting(True, FLAG)
     RATE_LIMIT_EMAIL = Setting("3/15m", RATE)
@@ -140,6 +142,9 @@ class AppSettings:
     CLIENT_IP_HEADER = Setting(None, META_KEY)
     CACHE_ALIAS = Setting("default", CACHE_NAME)
     CACHE_FAILURE = Setting("closed", choice("closed", "open"))
+    # Inside a site's layout: what the pages draw themselves.
+    PAGE_MAIN = Setting(True, FLAG)
+    PAGE_MESSAGES = Setting(True, FLAG)
     # Upstream outage protection.
     CIRCUIT_FAILURE_THRESHOLD = Setting(5, POSITIVE_COUNT)
     CIRCUIT_COOLDOWN = Setting(30.0, SECONDS)

@@ -46,7 +46,7 @@ def plan_users(queryset: QuerySet[Any]) -> Selection:
 
     def candidates() -> Iterator[tuple[str, str]]:
         for row in queryset.order_by("pk").values_list(*fields).iterator(chunk_size=2000):
-            user, raw = str(row[1]), row[2]
+            user, raw = _name(row[0], row[1]), row[2]
             if has_is_active and not row[3]:
                 selection.skipped.append((user, texts.get("skip_inactive")))
             elif not raw:
@@ -62,6 +62,11 @@ def plan_users(queryset: QuerySet[Any]) -> Selection:
 
     selection.to_send.extend(unique_addresses(candidates(), itemgetter(1), on_repeat=repeated))
     return selection
+
+
+def _name(pk: Any, username: Any) -> str:
+    """How a selected user is named to admins: the username, or the id when it is empty."""
+    return str(username) if username else str(texts.format("unnamed_user", id=pk))
 
 
 def has_field(model: type[Model], name: str) -> bool:

@@ -129,6 +129,22 @@ def _checked_http_url(value: str) -> str:
     return value.rstrip("/")
 
 
+def _proxy_url(value: Any) -> str:
+    """An http(s) proxy's URL: a host, perhaps a port and credentials, nothing else."""
+    if not isinstance(value, str) or _UNPRINTABLE.search(value):
+        raise ValueError()
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018  (an out-of-range or non-numeric port raises ValueError)
+    except ValueError:
+        raise ValueError() from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValueError()
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError("a proxy URL has no path, query string or fragment")
+    return value
+
+
 def _url_path(value: Any) -> str:
     if not isinstance(value, str) or _UNPRINTABLE.search(value) or "?" in value or "#" in value:
         raise ValueError()
@@ -240,6 +256,12 @@ HTTP_URL = Kind(
     "a valid URL",
     "Write an http:// or https:// URL with a host, e.g. 'https://api.betatel.com'.",
     _http_url,
+)
+PROXY_URL = Kind(
+    "a proxy URL",
+    "Write the URL of your HTTPS proxy, e.g. 'http://proxy.internal:3128' "
+    "(user:password@ allowed); None connects directly.",
+    _or_none(_proxy_url),
 )
 URL_PATH = Kind(
     "a URL path",

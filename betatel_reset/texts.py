@@ -61,6 +61,8 @@ DEFAULTS: dict[str, StrOrPromise] = {
     "skip_inactive": _("inactive"),
     "skip_invalid": _("not a valid email address"),
     "skip_duplicate": _("same address as another selected user"),
+    # A selected user whose username is empty, named by id instead.
+    "unnamed_user": _("user #%(id)s"),
     # The admin actions.
     "no_email_field": _("%(model)s has no email field to send to."),
     "too_many_inline": _(

@@ -98,6 +98,8 @@ BETATEL_RESET = {
     "TOKEN": BETATEL_API_TOKEN or None,
     "BACKEND": env.str("BETATEL_BACKEND", default="")
     or ("http" if BETATEL_API_TOKEN else "console"),
+    # templates/base.html wraps every page's content in its own <main>.
+    "PAGE_MAIN": False,
 }
 del BETATEL_API_TOKEN
 

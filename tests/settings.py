@@ -72,4 +72,6 @@ BETATEL_RESET = {
     "API_URL": "https://api.betatel.test",
     "TOKEN": "fake-token-for-tests",
     "BACKEND": "http",
+    # The demo's base template (templates/base.html) has its own <main>.
+    "PAGE_MAIN": False,
 }

@@ -13,11 +13,13 @@ import responses
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.context_processors import PermWrapper
 from django.contrib.messages import get_messages
 from django.contrib.messages.storage.cookie import CookieStorage
 from django.core.checks import run_checks
 from django.core.exceptions import PermissionDenied
 from django.core.signals import request_started
+from django.template.loader import render_to_string
 from django.test import Client, RequestFactory
 from django.urls import reverse
 from django.utils import timezone
@@ -193,6 +195,20 @@ def test_confirmation_page(boss_client: Client, users: dict[str, Any]) -> None:
     assert 'name="index"' not in page  # the re-post must reach the confirmation branch
     assert locmem.outbox == []
     assert not ResendAttempt.objects.exists()
+
+
+def test_confirmation_page_names_users_once_and_by_id_without_a_name(
+    boss_client: Client,
+) -> None:
+    as_address = User.objects.create_user("Boss@example.com", "boss@example.com")
+    unnamed = User.objects.create(username="", email="")  # e.g. imported, never signed up
+    page = run_action(boss_client, ACTION, pks(as_address, unnamed), index="0").content.decode()
+
+    # Email-as-username: the address once, not "boss@example.com <boss@example.com>".
+    assert "<li>boss@example.com</li>" in page
+    assert "&lt;boss@example.com&gt;" not in page
+    assert f"<li>user #{unnamed.pk}: no email address</li>" in page
+    assert "<li>: no email address</li>" not in page
 
 
 def test_confirmation_page_repeats_a_selection_of_all_matching_users(
@@ -525,6 +541,8 @@ def test_audit_actions_need_the_permission(client: Client) -> None:
 
 # The button on a user's change page ------------------------------------------
 
+BUTTON = "admin/betatel_reset/includes/send_reset_email_button.html"
+
 
 def test_change_page_button_sends(
     boss_client: Client, boss: Any, users: dict[str, Any], locmem_backend: None
@@ -532,7 +550,8 @@ def test_change_page_button_sends(
     ada = users["ada"]
     send_url = reverse("admin:betatel_reset_resendattempt_send", args=[ada.pk])
     page = boss_client.get(reverse("admin:auth_user_change", args=[ada.pk])).content.decode()
-    assert f'action="{send_url}"' in page
+    # The demo's own admin/auth/user/change_form.html includes the button: once.
+    assert page.count(f'action="{send_url}"') == 1
     assert "Send reset email" in page
 
     response = boss_client.post(send_url, follow=True)
@@ -571,6 +590,39 @@ def test_change_page_button_is_post_only_and_needs_the_permission(
     missing = reverse("admin:betatel_reset_resendattempt_send", args=[0])
     assert client.post(missing).status_code == 404
     assert locmem.outbox == []
+
+
+def test_the_button_leaves_a_sites_own_change_form_alone(settings: Any) -> None:
+    site = admin.AdminSite(name="own-form")
+
+    class OwnFormUserAdmin(UserAdmin):
+        change_form_template = "admin/members/own_change_form.html"
+
+    site.register(User, OwnFormUserAdmin)
+    assert attach_user_actions(site).change_form_template == "admin/members/own_change_form.html"
+
+    # The demo has admin/auth/user/change_form.html: it is not bypassed.
+    demo = admin.AdminSite(name="demo-form")
+    demo.register(User, UserAdmin)
+    assert attach_user_actions(demo).change_form_template is None
+
+    # Without either, the app's change form with the button.
+    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": []}]
+    bare = admin.AdminSite(name="bare-form")
+    bare.register(User, UserAdmin)
+    model_admin = attach_user_actions(bare)
+    assert model_admin.change_form_template == "admin/betatel_reset/user_change_form.html"
+    assert UserAdmin.change_form_template is None
+
+
+def test_no_button_where_the_admin_site_has_no_audit_trail(
+    boss: Any, users: dict[str, Any], settings: Any
+) -> None:
+    """No view to post to: no button, and no NoReverseMatch breaking the page."""
+    context = {"original": users["ada"], "perms": PermWrapper(boss)}
+    assert "Send reset email" in render_to_string(BUTTON, context)
+    settings.ROOT_URLCONF = "betatel_reset.urls"  # no admin at all
+    assert "Send reset email" not in render_to_string(BUTTON, context)
 
 
 # Attaching to the site's user admin ------------------------------------------

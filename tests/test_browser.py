@@ -201,8 +201,10 @@ def test_expired_link_prefills_sends_and_validates(page: Page, server_url: str) 
 def test_app_layout_on_its_own_is_valid_and_accessible(
     page: Page, server_url: str, settings: Any
 ) -> None:
-    # Without the demo's templates directory: the app's own base.html.
+    # Without the demo's templates directory: the app's own base.html, and the
+    # pages' own <main> (PAGE_MAIN's default; the test settings turn it off).
     settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": []}]
+    settings.BETATEL_RESET = {**settings.BETATEL_RESET, "PAGE_MAIN": True}
     sources: dict[str, str] = {}
     violations: dict[str, list[dict[str, Any]]] = {}
     for name in ("resend", "expired"):
@@ -214,6 +216,55 @@ def test_app_layout_on_its_own_is_valid_and_accessible(
 
     assert {name: found for name, found in violations.items() if found} == {}
     assert vnu_errors(sources) == []
+
+
+def test_in_a_real_sites_layout_the_resend_page_is_valid_and_accessible(
+    page: Page, server_url: str, settings: Any
+) -> None:
+    """tests/sites/example_site's Bootstrap-like base (messages printed by the
+    base, css/javascript blocks, no <main>) with the README's recipe."""
+    settings.TEMPLATES = [
+        {
+            **settings.TEMPLATES[0],
+            "DIRS": [ROOT / "tests" / "sites" / "example_site" / "templates"],
+        }
+    ]
+    settings.BETATEL_RESET = {**settings.BETATEL_RESET, "PAGE_MAIN": True, "PAGE_MESSAGES": False}
+
+    response = page.goto(f"{server_url}/reset-password/resend/")
+    assert response is not None
+    expect(page.locator("#example-site-layout")).to_be_visible()
+    expect(page.get_by_role("main")).to_have_count(1)
+    expect(page.get_by_role("main").get_by_role("heading", level=1)).to_have_text(
+        "Didn't get the email?"
+    )
+    # The stylesheet linked from the body was served and applied.
+    assert page.evaluate(
+        "() => getComputedStyle(document.querySelector('.betatel-reset')).maxWidth"
+    ) not in ("", "none")
+    sources = {"site-resend": response.text()}
+    serious = {"site-resend": serious_violations(page)}
+
+    page.get_by_label("Email address").fill("ada@example.com")
+    with page.expect_response(is_page) as sent:
+        page.get_by_role("button", name="Send a new reset link").click()
+    expect(page.get_by_text("If an account exists for that address")).to_have_count(1)
+    sources["site-resend-sent"] = sent.value.text()
+    serious["site-resend-sent"] = serious_violations(page)
+
+    assert {name: found for name, found in serious.items() if found} == {}
+    assert vnu_errors(sources) == []
+
+
+def serious_violations(page: Page) -> list[dict[str, Any]]:
+    """axe's serious and critical findings (a site's own base may have lesser ones)."""
+    page.add_script_tag(path=str(AXE))
+    result: dict[str, Any] = page.evaluate("async () => await axe.run()")
+    return [
+        {"id": v["id"], "impact": v["impact"], "nodes": [n["html"] for n in v["nodes"]]}
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
 
 
 def test_pages_work_without_javascript(browser: Any, server_url: str) -> None:

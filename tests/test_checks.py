@@ -29,19 +29,45 @@ def test_test_settings_are_clean() -> None:
     assert ids() == []
 
 
-def test_e001_http_backend_without_token(settings: Any) -> None:
+def deploy_ids() -> list[str]:
+    return sorted(
+        m.id or ""
+        for m in run_checks(include_deployment_checks=True)
+        if (m.id or "").startswith("betatel_reset.")
+    )
+
+
+def test_w006_http_backend_without_token_only_warns(settings: Any) -> None:
+    """A missing token must not stop migrate, collectstatic or a site's tests."""
     configure(settings, BACKEND="http", API_URL="https://api.betatel.com")
-    assert ids() == ["betatel_reset.E001"]
+    [message] = [m for m in run_checks() if (m.id or "").startswith("betatel_reset.")]
+    assert message.id == "betatel_reset.W006"
+    assert not message.is_serious()
+    assert "TOKEN_PROVIDER" in (message.hint or "")
 
 
-def test_e001_not_raised_for_console_backend(settings: Any) -> None:
+def test_e001_http_backend_without_token_under_deploy(settings: Any) -> None:
+    configure(settings, BACKEND="http", API_URL="https://api.betatel.com")
+    assert deploy_ids() == ["betatel_reset.E001", "betatel_reset.W006"]
+    [error] = [
+        m for m in run_checks(include_deployment_checks=True) if m.id == "betatel_reset.E001"
+    ]
+    assert error.is_serious()
+
+
+def test_e001_w006_not_raised_for_console_backend(settings: Any) -> None:
     configure(settings, BACKEND="console")
-    assert ids() == []
+    assert deploy_ids() == []
 
 
-def test_e001_not_raised_with_a_provider(settings: Any) -> None:
+def test_e001_w006_not_raised_with_a_provider(settings: Any) -> None:
     configure(settings, TOKEN_PROVIDER="tests.support.token_providers.static_provider")
-    assert ids() == []
+    assert deploy_ids() == []
+
+
+def test_e001_not_raised_with_a_token(settings: Any) -> None:
+    configure(settings, TOKEN="x")
+    assert deploy_ids() == []
 
 
 def test_e002_unimportable_backend(settings: Any) -> None:
@@ -128,10 +154,13 @@ BAD_VALUES = [
     pytest.param("PREVENT_ENUMERATION", "false", E007, id="PREVENT_ENUMERATION-a-string"),
     pytest.param("AUDIT_ASYNC_COMMIT", 1, E007, id="AUDIT_ASYNC_COMMIT-an-int"),
     pytest.param("ADMIN_ACTION", "no", E007, id="ADMIN_ACTION-a-string"),
+    pytest.param("PAGE_MAIN", "false", E007, id="PAGE_MAIN-a-string"),
+    pytest.param("PAGE_MESSAGES", 0, E007, id="PAGE_MESSAGES-an-int"),
     # Rates.
     pytest.param("RATE_LIMIT_EMAIL", 3, "betatel_reset.E004", id="RATE_LIMIT_EMAIL-an-int"),
     pytest.param("RATE_LIMIT_IP", "20/0h", "betatel_reset.E004", id="RATE_LIMIT_IP-no-period"),
     # Paths, URLs, names.
+    pytest.param("PROXIES", "proxy.internal:3128", E007, id="PROXIES-no-scheme"),
     pytest.param("CA_BUNDLE", "/nonexistent/ca.pem", "betatel_reset.E008", id="CA_BUNDLE-missing"),
     pytest.param("API_URL", "https://user:secret@api.betatel.com", E007, id="API_URL-credentials"),
     pytest.param("ENDPOINT_PATH", "/reset password", E007, id="ENDPOINT_PATH-a-space"),
@@ -202,7 +231,7 @@ def test_e007_client_ip_header_names_the_meta_key(settings: Any) -> None:
 
 def test_e007_betatel_reset_must_be_a_dict(settings: Any) -> None:
     settings.BETATEL_RESET = [("TOKEN", "x")]
-    assert [m.id for m in messages()] == [E007, "betatel_reset.E001"]
+    assert [m.id for m in messages()] == [E007, "betatel_reset.W006"]
 
 
 def test_e008_a_file_that_holds_no_certificates(settings: Any, tmp_path: Path) -> None:

@@ -54,3 +54,55 @@ def test_the_layout_section_matches_the_package() -> None:
     assert named - names_on_disk == set(), "the README's layout names modules that do not exist"
     for folder in ("backends/", "admin/", "testing/", "management/commands/"):
         assert folder in section
+
+
+#: The README's integration sections, whose every snippet a test site uses.
+INTEGRATION_SECTIONS = [
+    ("## Add it to your site\n", "## The pages\n"),
+    ("### When a reset link fails\n", "### Templates\n"),
+    ("### Templates\n", "### Wording\n"),
+]
+SITES = Path(__file__).resolve().parent / "sites"
+
+
+def _snippet_lines() -> list[str]:
+    lines = []
+    for start, end in INTEGRATION_SECTIONS:
+        section = README.split(start, 1)[1].split(end, 1)[0]
+        for block in re.findall(r"```(?:python|django)\n(.*?)```", section, re.S):
+            for line in block.splitlines():
+                code = _code(line)
+                if code and code not in {"...", "...,"}:
+                    lines.append(code)
+    return lines
+
+
+def _code(line: str) -> str:
+    """A line without its indentation and trailing comment."""
+    code = line.strip()
+    if code.startswith(("#", "{#")):
+        return ""
+    return re.split(r"\s{2,}#\s", code, maxsplit=1)[0].rstrip()
+
+
+def test_every_integration_snippet_is_used_by_a_test_site() -> None:
+    """tests/sites holds each line of the README's integration snippets (its
+    example site, reset flows and layouts), so every snippet runs in a test."""
+    corpus_lines = set()
+    corpus = ""
+    for path in SITES.rglob("*"):
+        if path.suffix in {".py", ".html"}:
+            text = path.read_text()
+            corpus += text
+            corpus_lines.update(_code(line) for line in text.splitlines())
+    snippets = _snippet_lines()
+    assert len(snippets) > 20
+    for code in snippets:
+        imported = re.fullmatch(r"from ([\w.]+) import (.+)", code)
+        if imported:  # ruff may merge imports from one module
+            module, names = imported.groups()
+            assert f"from {module} import" in corpus, code
+            for name in names.split(","):
+                assert re.search(rf"\b{re.escape(name.strip())}\b", corpus), code
+            continue
+        assert code in corpus_lines, f"no test site uses this README line: {code}"

@@ -65,6 +65,7 @@ def test_wheel_and_sdist_carry_everything(dist: Path) -> None:
     )
     for classifier in [
         "Framework :: Django :: 5.2",
+        "Framework :: Django :: 6.0",
         "Framework :: Django :: 6.1",
         "Programming Language :: Python :: 3.11",
         "Programming Language :: Python :: 3.13",
@@ -81,36 +82,56 @@ def test_wheel_and_sdist_carry_everything(dist: Path) -> None:
 def test_installs_into_an_existing_site(
     dist: Path, tmp_path: Path, fake_betatel: FakeBetatelServer
 ) -> None:
+    """The README's "Add it to your site" steps, in a site like a real one:
+    tests/sites/example_site (see its settings' docstring)."""
     require_services()
     (wheel,) = dist.glob("*.whl")
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
-    run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", wheel, "redis")
+    # The site's own dependencies beside the wheel: Redis and whitenoise.
+    run(
+        python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+        wheel, "redis", "whitenoise",
+    )  # fmt: skip
 
     site = tmp_path / "site"
-    # Its database is created by the migrate below, never copied from a local run.
+    # Its database and static files are made below, never copied from a local run.
     shutil.copytree(
         ROOT / "tests" / "sites" / "example_site",
         site,
-        ignore=shutil.ignore_patterns("site.sqlite3", "__pycache__"),
+        ignore=shutil.ignore_patterns("site.sqlite3", "staticfiles", "__pycache__"),
     )
     prefix = f"example-{uuid.uuid4().hex[:8]}"
-    env = {
+    build_env = {
         key: value
         for key, value in os.environ.items()
-        if key not in {"PYTHONPATH", "DJANGO_SETTINGS_MODULE"}
+        if key not in {"PYTHONPATH", "DJANGO_SETTINGS_MODULE", "BETATEL_API_TOKEN"}
     }
-    env.update(
-        EXAMPLE_BETATEL_API_URL=fake_betatel.url,
-        EXAMPLE_BETATEL_API_TOKEN=fake_betatel.token or "",
-        EXAMPLE_CACHE_PREFIX=prefix,
-    )
+    build_env.update(EXAMPLE_BETATEL_API_URL=fake_betatel.url, EXAMPLE_CACHE_PREFIX=prefix)
     try:
-        run(python, "manage.py", "migrate", "--no-input", cwd=site, env=env)
-        checks = run(python, "manage.py", "check", "--fail-level", "WARNING", cwd=site, env=env)
+        # No token: migrate, check, collectstatic and the site's own tests run.
+        run(python, "manage.py", "migrate", "--no-input", cwd=site, env=build_env)
+        checks = run(python, "manage.py", "check", cwd=site, env=build_env)
+        assert "betatel_reset.W006" in checks.stderr + checks.stdout
+        run(python, "manage.py", "collectstatic", "--no-input", cwd=site, env=build_env)
+        own_tests = run(python, "manage.py", "test", "members", cwd=site, env=build_env)
+        assert "OK" in own_tests.stderr
+        # ... and a release without one is stopped by check --deploy.
+        deploy = subprocess.run(
+            [python, "manage.py", "check", "--deploy", "--fail-level", "ERROR"],
+            cwd=site, env=build_env, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert deploy.returncode != 0
+        assert "betatel_reset.E001" in deploy.stderr
+
+        # At run time the environment has the token.
+        run_env = {**build_env, "BETATEL_API_TOKEN": fake_betatel.token or ""}
+        checks = run(
+            python, "manage.py", "check", "--fail-level", "WARNING", cwd=site, env=run_env
+        )
         assert "no issues" in checks.stdout
-        report = json.loads(run(python, "smoke.py", cwd=site, env=env).stdout)
+        report = json.loads(run(python, "smoke.py", cwd=site, env=run_env).stdout)
     finally:
         import redis
 
@@ -121,19 +142,32 @@ def test_installs_into_an_existing_site(
 
     # The app came from the wheel, not from this checkout.
     assert str(env_dir) in report["app_file"]
-    assert report["resend_status"] == 200
-    assert report["resend_in_layout"] is True
-    assert report["expired_in_layout"] is True
+    # The pages sit in the site's layout, its title pattern kept, with the
+    # app's stylesheet (a manifest-hashed name, served by whitenoise) and one <main>.
+    for page in ("resend", "expired"):
+        assert report[f"{page}_status"] == 200
+        found = report[page]
+        assert found["in_layout"], found
+        assert found["site_css"], found
+        assert found["title"].endswith(" · Example Members"), found
+        assert found["mains"] == 1, found
+        assert found["stylesheet"], found
+        assert found["stylesheet"] != "/static/betatel_reset/betatel_reset.css"  # hashed
+    assert report["resend"]["title"] == "Didn&#x27;t get the email? · Example Members"
+    assert report["stylesheet_status"] == 200
+    # A POST: the message once, printed by the site's base.
     assert report["posted_status"] == 200
-    assert report["posted_message"] is True
+    assert report["posted_message_count"] == 1
+    # The admin action and the change-page button on the site's own user model.
     assert report["changelist_status"] == 200
     assert report["action_offered"] is True
     assert report["confirm_status"] == 200
     assert report["confirm_lists_address"] is True
     assert report["sent_status"] == 200
     assert any("1 sent" in message for message in report["admin_messages"]), report
-    assert [r.json for r in fake_betatel.requests] == [
-        {"email": "ada@example.com"},
-        {"email": "ada@example.com"},
-    ]
+    assert report["change_page_status"] == 200
+    assert report["button"] is True
+    assert report["button_landed_on"].endswith("/change/")
+    assert any("ada@example.com" in m for m in report["button_messages"]), report
+    assert [r.json for r in fake_betatel.requests] == [{"email": "ada@example.com"}] * 3
     assert all(r.bearer == fake_betatel.token for r in fake_betatel.requests)

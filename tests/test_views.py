@@ -433,8 +433,10 @@ def test_pages_are_public_under_login_required_middleware(
 
 
 def test_app_base_template_is_a_complete_page_on_its_own(client: Client, settings: Any) -> None:
-    # Without the demo's templates directory, the app's own base.html is used.
+    # Without the demo's templates directory, the app's own base.html is used,
+    # and the page draws its own <main> (PAGE_MAIN's default).
     settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": []}]
+    settings.BETATEL_RESET = {**settings.BETATEL_RESET, "PAGE_MAIN": True}
 
     html = text(client.get(RESEND))
 

@@ -15,6 +15,7 @@ from django.db.models import Model
 
 from ..conf import app_settings
 from .permissions import PERMISSION_METHOD, has_send_reset_email_permission
+from .send_button import add_send_button
 from .user_actions import USER_ACTIONS
 
 if TYPE_CHECKING:
@@ -33,12 +34,14 @@ class ResendResetEmailMixin(admin.ModelAdmin):  # type: ignore[type-arg]  # not 
             ...
 
     The actions show only to users with the ``betatel_reset.send_reset_email``
-    permission, and not where the admin has ``actions = None``.
+    permission, and not where the admin has ``actions = None``. The change page
+    gets the "Send reset email" button (see :func:`.send_button.add_send_button`).
     """
 
     def __init__(self, model: type[Model], admin_site: AdminSite) -> None:
         super().__init__(model, admin_site)
         _add_user_actions(self)
+        add_send_button(self)
 
     has_send_reset_email_permission = has_send_reset_email_permission
 
@@ -69,11 +72,12 @@ def attach_user_actions(site: AdminSite | None = None) -> ModelAdmin[Any] | None
     """Add the user actions to the ``ModelAdmin`` ``site`` (default: the
     default admin site) has for the user model.
 
-    Only that instance changes: its ``actions`` gets the two actions appended
-    and it gains the permission method they need. Its class, and the
-    registration, stay as they are. Idempotent; an admin with
-    ``actions = None`` is left alone. Returns the ``ModelAdmin``, or ``None``
-    when the user model is not registered there.
+    Only that instance changes: its ``actions`` gets the two actions appended,
+    it gains the permission method they need, and its change page gets the
+    "Send reset email" button. Its class and its registration stay as they
+    are. Idempotent; an admin with ``actions = None`` gets no actions.
+    Returns the ``ModelAdmin``, or ``None`` when the user model is not
+    registered there.
     """
     site = site or admin.site
     try:
@@ -82,6 +86,7 @@ def attach_user_actions(site: AdminSite | None = None) -> ModelAdmin[Any] | None
         return None
     with _attach_lock:
         _add_user_actions(model_admin)
+        add_send_button(model_admin)
     return model_admin
 
 

@@ -17,6 +17,8 @@ from django.http import (
     HttpResponseNotAllowed,
     HttpResponseRedirect,
 )
+from django.template import TemplateDoesNotExist
+from django.template.loader import select_template
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
@@ -32,6 +34,38 @@ if TYPE_CHECKING:
     from django.contrib.admin import ModelAdmin
 
 logger = logging.getLogger(__name__)
+
+#: The user change form with the button: the admin's own, plus the button.
+CHANGE_FORM_WITH_BUTTON = "admin/betatel_reset/user_change_form.html"
+
+
+def add_send_button(model_admin: ModelAdmin[Any]) -> None:
+    """Show the button on this user admin's change page, with no template to write.
+
+    Sets this instance's ``change_form_template`` (its class is not touched),
+    unless the site already chose one: its own ``change_form_template``, or an
+    ``admin/<app>/<model>/change_form.html`` or ``admin/<app>/change_form.html``
+    template, which would otherwise be bypassed. Such a template includes the
+    button itself (see the README).
+    """
+    if model_admin.change_form_template or _has_own_change_form(model_admin):
+        return
+    # On the instance only (a class attribute in the stubs): the class stays as it is.
+    setattr(model_admin, "change_form_template", CHANGE_FORM_WITH_BUTTON)  # noqa: B010
+
+
+def _has_own_change_form(model_admin: ModelAdmin[Any]) -> bool:
+    opts = model_admin.model._meta
+    try:
+        select_template(
+            [
+                f"admin/{opts.app_label}/{opts.model_name}/change_form.html",
+                f"admin/{opts.app_label}/change_form.html",
+            ]
+        )
+    except TemplateDoesNotExist:
+        return False
+    return True
 
 
 def send_to_user_view(

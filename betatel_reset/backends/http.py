@@ -266,6 +266,8 @@ class HttpBackend(BaseBackend):
                     allow_redirects=False,
                     # None leaves the session's own (True unless create_session says otherwise).
                     verify=app_settings.CA_BUNDLE,
+                    # PROXIES, else the session's own; never the environment's (trust_env off).
+                    proxies={"https": p, "http": p} if (p := app_settings.PROXIES) else None,
                 )
             except requests.RequestException as exc:
                 return _unanswered(exc)

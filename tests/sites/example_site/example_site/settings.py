@@ -1,3 +1,8 @@
+"""An existing production-style site (a project template's layout): an
+email-as-username user model with its own UserAdmin, a Bootstrap-like base
+template, LoginRequiredMiddleware, whitenoise with manifest static files,
+Redis, and no BETATEL_API_TOKEN in the environment at build time."""
+
 import os
 from pathlib import Path
 
@@ -13,6 +18,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "members",
     "betatel_reset",
@@ -20,15 +26,19 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "example_site.urls"
 AUTH_USER_MODEL = "members.Member"
+LOGIN_URL = "admin:login"
 
 TEMPLATES = [
     {
@@ -58,12 +68,21 @@ CACHES = {
 
 USE_TZ = True
 STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# From the README's "Add it to your site".
+# From the README's "Add it to your site", step 4, and its "Templates" recipe
+# for a base that prints messages itself.
 BETATEL_RESET = {
-    "API_URL": os.environ["EXAMPLE_BETATEL_API_URL"],
-    "TOKEN": os.environ["EXAMPLE_BETATEL_API_TOKEN"],
+    "TOKEN": os.environ.get("BETATEL_API_TOKEN"),  # or "TOKEN_PROVIDER": "myapp.betatel.get_token"
+    "PAGE_MESSAGES": False,  # base.html prints {{ messages }} itself
 }
-# A local fake Betatel server over plain http is only for this test site.
-SILENCED_SYSTEM_CHECKS = ["betatel_reset.W002"]
+# Only for this test site: a local fake Betatel over plain http.
+if os.environ.get("EXAMPLE_BETATEL_API_URL"):
+    BETATEL_RESET["API_URL"] = os.environ["EXAMPLE_BETATEL_API_URL"]
+    SILENCED_SYSTEM_CHECKS = ["betatel_reset.W002"]

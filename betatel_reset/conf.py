@@ -31,6 +31,7 @@ from .setting_kinds import (
     FLAG,
     HTTP_URL,
     META_KEY,
+    OPTIONAL_SECONDS,
     POSITIVE_COUNT,
     PROVIDER,
     RATE,
@@ -140,6 +141,18 @@ class AppSettings:
     CLIENT_IP_HEADER = Setting(None, META_KEY)
     CACHE_ALIAS = Setting("default", CACHE_NAME)
     CACHE_FAILURE = Setting("closed", choice("closed", "open"))
+    # How the public pages deliver a resend. "inline" (the default) waits for
+    # Betatel's answer in the request, as every release before did; "queued"
+    # answers once the send is in TASK_BACKEND's queue, so known and unknown
+    # accounts take the same time and a slow Betatel holds no web worker. Not
+    # the default: it needs a worker process, and on the framework's default
+    # (immediate) backend it would silently run inline again (check W006).
+    DELIVERY = Setting("inline", choice("inline", "queued"))
+    # Inline only: pad the answer to a sent or unknown address to this many seconds.
+    RESPONSE_FLOOR = Setting(None, OPTIONAL_SECONDS)
+    # Queued only: how long after queuing a send may still be retried, when
+    # retrying cannot send a second email.
+    QUEUED_RETRY_WINDOW = Setting(120.0, WAIT_SECONDS)
     # Upstream outage protection.
     CIRCUIT_FAILURE_THRESHOLD = Setting(5, POSITIVE_COUNT)
     CIRCUIT_COOLDOWN = Setting(30.0, SECONDS)

@@ -59,7 +59,11 @@ else:
             from django_tasks import task, task_backends
             from django_tasks.backends.immediate import ImmediateBackend
         except ImportError:  # neither: only inline delivery works (check W006)
-            task = task_backends = ImmediateBackend = None
+            task_backends = ImmediateBackend = None
+
+            def task(**options: Any) -> Any:
+                return lambda function: function
+
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +97,7 @@ def queue_reset_email(email: str, *, request: HttpRequest | None = None) -> None
     Raises like the service for what it checks now (rate limits, an open
     circuit, a misconfigured site); :class:`NotQueued` if the queue refuses.
     """
-    if task is None:
+    if task_backends is None:
         raise ConfigurationError(
             "BETATEL_RESET['DELIVERY'] = 'queued' needs Django's Tasks framework "
             '(Django 6, or pip install "django-betatel-reset[tasks]" on Django 5.2).'
@@ -132,7 +136,8 @@ def _record_queued(attempt: Any) -> int | None:
     return row.pk
 
 
-def _deliver_resend(
+@task()
+def deliver_resend(
     address: str,
     row_id: int | None = None,
     source: str = Source.WEB,
@@ -165,10 +170,6 @@ def _deliver_resend(
     return str(Outcome.FAILED)  # pragma: no cover (the window ends long before)
 
 
-if task is not None:  # the task a worker runs: betatel_reset.delivery.deliver_resend
-    deliver_resend = task()(_deliver_resend)
-
-
 def retry_wait(error: BetatelResetError | ConfigurationError, tries: int) -> float | None:
     """Seconds to wait before trying ``error``'s send again; ``None``: never,
     because Betatel may have sent the email (or retrying cannot help)."""
@@ -188,6 +189,6 @@ def retry_wait(error: BetatelResetError | ConfigurationError, tries: int) -> flo
 def backend_is_immediate() -> bool:
     """Whether ``TASK_BACKEND`` runs a task at once, in the request (or there
     is no Tasks framework at all)."""
-    if task is None:
+    if task_backends is None:
         return True
     return isinstance(task_backends[app_settings.TASK_BACKEND], ImmediateBackend)

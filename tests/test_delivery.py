@@ -17,7 +17,7 @@ from django.test import Client
 from django.urls import reverse
 
 from betatel_reset import circuit, delivery, signals
-from betatel_reset.choices import Outcome, Source
+from betatel_reset.choices import Outcome
 from betatel_reset.models import ResendAttempt
 
 from .conftest import ENDPOINT, TOKEN, expect_resends

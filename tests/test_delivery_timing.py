@@ -1,0 +1,182 @@
+"""Does the page's answer time tell known accounts from unknown ones?
+
+A real server (gunicorn, two sync workers, the site on a SQLite file), a fake
+Betatel that takes 300 ms to "send" before its 200 and answers an unknown
+address's 404 at once, and, for queued delivery, django-tasks-db workers.
+Known and unknown addresses are posted alternately by two clients; a
+two-sample Kolmogorov-Smirnov test compares the two sets of answer times.
+Inline delivery must be caught (so the test can fail); queued delivery and
+inline delivery padded by RESPONSE_FLOOR must not be.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+
+from bench.harness import child_env, csrf_token, gunicorn
+from betatel_reset.testing import FakeBetatelServer
+from tests.support.fake_betatel import FAKE_BETATEL_TOKEN
+from tests.support.real_services import ROOT, in_django
+
+PAGE = "/reset-password/resend/"
+ROUNDS = 50  # per client: each posts ROUNDS known and ROUNDS unknown addresses
+CLIENTS = 2
+SEND_TIME = 0.3
+FLOOR = 0.5
+WORKERS = 3
+
+
+def ks_2samp(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
+    """The two-sample Kolmogorov-Smirnov statistic and its asymptotic p-value
+    (Numerical Recipes' ``kstwo``/``probks``, as scipy's ``mode="asymp"``)."""
+    xs, ys = sorted(a), sorted(b)
+    n, m = len(xs), len(ys)
+    i = j = 0
+    d = 0.0
+    while i < n and j < m:
+        value = min(xs[i], ys[j])
+        while i < n and xs[i] <= value:
+            i += 1
+        while j < m and ys[j] <= value:
+            j += 1
+        d = max(d, abs(i / n - j / m))
+    en = math.sqrt(n * m / (n + m))
+    return d, kolmogorov_q((en + 0.12 + 0.11 / en) * d)
+
+
+def kolmogorov_q(lam: float) -> float:
+    """P(K > lam) for Kolmogorov's distribution K."""
+    if lam < 1e-3:
+        return 1.0
+    p = 2 * sum((-1) ** (k - 1) * math.exp(-2 * k * k * lam * lam) for k in range(1, 101))
+    return min(1.0, max(0.0, p))
+
+
+def test_ks_2samp_tells_apart_what_differs_and_not_what_does_not() -> None:
+    same = [k / 100 for k in range(100)]
+    assert ks_2samp(same, [v + 0.001 for v in same])[1] > 0.9
+    assert ks_2samp(same, [v + 0.3 for v in same])[1] < 1e-3
+    assert ks_2samp(range(1, 11), range(6, 16))[0] == 0.5
+    # The critical values every table gives: 1.36 for 5 %, 1.63 for 1 %.
+    assert kolmogorov_q(1.36) == pytest.approx(0.05, abs=0.001)
+    assert kolmogorov_q(1.63) == pytest.approx(0.01, abs=0.001)
+
+
+@contextlib.contextmanager
+def workers(env: dict[str, str], count: int) -> Iterator[None]:
+    argv = [sys.executable, "-m", "django", "db_worker", "--no-startup-delay", "--no-reload"]
+    procs = [
+        subprocess.Popen(
+            [*argv, "--interval", "0.1"],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(count)
+    ]
+    try:
+        yield
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+
+
+def post_alternately(url: str, client: int) -> dict[str, list[float]]:
+    """One client: ROUNDS known and ROUNDS unknown addresses, alternately, the
+    order flipped every round; each POST's time to its answer."""
+    times: dict[str, list[float]] = {"known": [], "unknown": []}
+    with requests.Session() as session:
+        token = csrf_token(session, url + PAGE)
+        for number in range(ROUNDS):
+            kinds = ("known", "unknown") if (number + client) % 2 else ("unknown", "known")
+            for kind in kinds:
+                address = f"{kind}-{client}-{number}@example.com"
+                started = time.perf_counter()
+                response = session.post(
+                    url + PAGE,
+                    {"email": address, "csrfmiddlewaretoken": token},
+                    headers={"Referer": url + PAGE},
+                    allow_redirects=False,
+                    timeout=30,
+                )
+                times[kind].append(time.perf_counter() - started)
+                assert response.status_code == 302, response.text[-500:]
+    return times
+
+
+UNRESOLVED = """
+from betatel_reset.models import ResendAttempt
+print(json.dumps(ResendAttempt.objects.filter(outcome="queued").count()))
+"""
+
+
+@pytest.mark.parametrize(
+    ("delivery", "floor", "tells_apart"),
+    [
+        pytest.param("queued", "", False, id="queued"),
+        pytest.param("inline", "", True, id="inline"),
+        pytest.param("inline", str(FLOOR), False, id="inline-with-a-floor"),
+    ],
+)
+def test_answer_times_for_known_and_unknown_accounts(
+    tmp_path: Path, delivery: str, floor: str, tells_apart: bool
+) -> None:
+    unknown = [f"unknown-{c}-{n}@example.com" for c in range(CLIENTS) for n in range(ROUNDS)]
+    with FakeBetatelServer(
+        token=FAKE_BETATEL_TOKEN, unknown_emails=unknown, send_time=SEND_TIME
+    ) as betatel:
+        env = child_env(
+            DJANGO_SETTINGS_MODULE="tests.support.settings.queued",
+            BETATEL_TEST_DB=str(tmp_path / "db.sqlite3"),
+            BETATEL_TEST_API_URL=betatel.url,
+            BETATEL_TEST_DELIVERY=delivery,
+            BETATEL_TEST_RESPONSE_FLOOR=floor,
+        )
+        in_django(
+            "from django.core.management import call_command\n"
+            "call_command('migrate', verbosity=0)\nprint(0)",
+            env,
+        )
+        with (
+            workers(env, WORKERS if delivery == "queued" else 0),
+            gunicorn(env, PAGE) as served,
+            ThreadPoolExecutor(CLIENTS) as pool,
+        ):
+            results = list(pool.map(post_alternately, [served.url] * CLIENTS, range(CLIENTS)))
+            posted = time.monotonic()
+            # Every send reaches Betatel within a bounded time.
+            while len(betatel.requests) < 2 * CLIENTS * ROUNDS:
+                assert time.monotonic() - posted < 60, f"{len(betatel.requests)} sends arrived"
+                time.sleep(0.1)
+        assert in_django(UNRESOLVED, env) == 0  # every queued row has its outcome
+
+    known = [t for r in results for t in r["known"]]
+    unknown_times = [t for r in results for t in r["unknown"]]
+    statistic, p = ks_2samp(known, unknown_times)
+    summary = (
+        f"{delivery} floor={floor or 'none'}: D={statistic:.3f} p={p:.2g}, median known "
+        f"{sorted(known)[len(known) // 2] * 1000:.0f} ms, unknown "
+        f"{sorted(unknown_times)[len(unknown_times) // 2] * 1000:.0f} ms"
+    )
+    print(summary)  # shown with -s
+    if tells_apart:
+        assert p < 0.01, summary
+    else:
+        assert p > 0.01, summary

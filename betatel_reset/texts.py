@@ -121,6 +121,15 @@ DEFAULTS: dict[str, StrOrPromise] = {
         "them again anyway, use “Retry attempts that may have been sent”.",
         "count",
     ),
+    "stale_queued": ngettext_lazy(
+        "%(count)d queued resend is still not sent after %(minutes)d minutes: is a task "
+        "worker running (for django-tasks-db, “manage.py db_worker”)? Filter by “queued "
+        "delivery” to see it.",
+        "%(count)d queued resends are still not sent after %(minutes)d minutes: is a task "
+        "worker running (for django-tasks-db, “manage.py db_worker”)? Filter by “queued "
+        "delivery” to see them.",
+        "count",
+    ),
     "none_uncertain": _("No selected attempt is marked “May have been sent”."),
     # The change page's "Send reset email" button.
     "no_such_user": _("No such user."),

@@ -294,3 +294,35 @@ def test_w006_queued_delivery_without_a_worker(
     ids = [m.id for m in run_checks() if m.id and m.id.startswith("betatel_reset.")]
 
     assert ids == (["betatel_reset.W006"] if warned else [])
+
+
+# Queued resends no worker sent -----------------------------------------------------
+
+
+def test_the_admin_shows_queued_resends_no_worker_has_sent(admin_client: Client) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    old = timezone.now() - timedelta(minutes=6)
+    ResendAttempt.objects.create(email="old@example.com", source="web", outcome="queued")
+    ResendAttempt.objects.filter(email="old@example.com").update(created_at=old)
+    ResendAttempt.objects.create(email="new@example.com", source="web", outcome="queued")
+    ResendAttempt.objects.create(email="sent@example.com", source="web", outcome="sent")
+    ResendAttempt.objects.filter(email="sent@example.com").update(created_at=old)
+    changelist = reverse("admin:betatel_reset_resendattempt_changelist")
+
+    page = admin_client.get(changelist).content.decode()
+    stale = admin_client.get(changelist + "?queued=stale").content.decode()
+
+    assert "1 queued resend is still not sent after 5 minutes" in page
+    assert "old@example.com" in stale
+    assert "new@example.com" not in stale and "sent@example.com" not in stale
+
+
+def test_no_warning_when_every_queued_resend_is_recent(admin_client: Client) -> None:
+    ResendAttempt.objects.create(email="new@example.com", source="web", outcome="queued")
+
+    page = admin_client.get(reverse("admin:betatel_reset_resendattempt_changelist"))
+
+    assert "still not sent" not in page.content.decode()

@@ -7,12 +7,15 @@ Known and unknown addresses are posted alternately by two clients; a
 two-sample Kolmogorov-Smirnov test compares the two sets of answer times.
 Inline delivery must be caught (so the test can fail); queued delivery and
 inline delivery padded by RESPONSE_FLOOR must not be.
+
+Also against real processes: a worker SIGKILLed between queuing and sending.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import signal
 import subprocess
 import sys
 import time
@@ -24,7 +27,7 @@ import pytest
 import requests
 
 from bench.harness import child_env, csrf_token, gunicorn
-from betatel_reset.testing import FakeBetatelServer
+from betatel_reset.testing import Behaviour, FakeBetatelServer
 from tests.support.fake_betatel import FAKE_BETATEL_TOKEN
 from tests.support.real_services import ROOT, in_django
 
@@ -180,3 +183,69 @@ def test_answer_times_for_known_and_unknown_accounts(
         assert p < 0.01, summary
     else:
         assert p > 0.01, summary
+
+
+POST_TWO = """
+from django.core.management import call_command
+from django.test import Client
+call_command("migrate", verbosity=0)
+client = Client()
+for address in ("slow@example.com", "next@example.com"):
+    assert client.post("/reset-password/resend/", {"email": address}).status_code == 302
+print(0)
+"""
+STATE = """
+from django_tasks_db.models import DBTaskResult
+from betatel_reset.models import ResendAttempt
+print(json.dumps({
+    "rows": sorted(ResendAttempt.objects.values_list("email", "outcome")),
+    "tasks": sorted(t.status for t in DBTaskResult.objects.all()),
+}))
+"""
+
+
+def test_a_worker_killed_between_queue_and_send_leaves_the_row_visibly_queued(
+    tmp_path: Path,
+) -> None:
+    """SIGKILL the worker while Betatel is answering the first send: that row
+    stays "queued" (the admin's stale filter shows it), its task RUNNING; the
+    next worker sends the one still waiting and fills in its row."""
+    with FakeBetatelServer(token=FAKE_BETATEL_TOKEN) as betatel:
+        betatel.behave(Behaviour.slow(30))
+        env = child_env(
+            DJANGO_SETTINGS_MODULE="tests.support.settings.queued",
+            BETATEL_TEST_DB=str(tmp_path / "db.sqlite3"),
+            BETATEL_TEST_API_URL=betatel.url,
+        )
+        in_django(POST_TWO, env)
+        assert betatel.requests == []
+        assert in_django(STATE, env)["rows"] == [
+            ["next@example.com", "queued"],
+            ["slow@example.com", "queued"],
+        ]
+
+        argv = [sys.executable, "-m", "django", "db_worker", "--no-startup-delay", "--no-reload"]
+        worker = subprocess.Popen(
+            argv, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        try:
+            started = time.monotonic()
+            while not betatel.requests:
+                assert worker.poll() is None and time.monotonic() - started < 30
+                time.sleep(0.01)
+            worker.send_signal(signal.SIGKILL)
+        finally:
+            worker.kill()
+            worker.wait(timeout=10)
+        assert in_django(STATE, env) == {
+            "rows": [["next@example.com", "queued"], ["slow@example.com", "queued"]],
+            "tasks": ["READY", "RUNNING"],
+        }
+
+        subprocess.run(
+            [*argv, "--batch"], env=env, cwd=ROOT, capture_output=True, timeout=60, check=True
+        )
+        assert in_django(STATE, env) == {
+            "rows": [["next@example.com", "sent"], ["slow@example.com", "queued"]],
+            "tasks": ["RUNNING", "SUCCESSFUL"],
+        }

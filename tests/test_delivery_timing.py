@@ -231,7 +231,8 @@ def test_a_worker_killed_between_queue_and_send_leaves_the_row_visibly_queued(
         try:
             started = time.monotonic()
             while not betatel.requests:
-                assert worker.poll() is None and time.monotonic() - started < 30
+                assert worker.poll() is None
+                assert time.monotonic() - started < 30
                 time.sleep(0.01)
             worker.send_signal(signal.SIGKILL)
         finally:

@@ -21,7 +21,6 @@ from .reporting import refuse_misconfigured, refuse_too_many, send_and_report
 from .send_button import send_to_user_view
 from .user_actions import clear_limits
 
-
 #: A queued resend still unsent after this long has no worker sending it: a
 #: worker sends within seconds, and retries end after QUEUED_RETRY_WINDOW.
 STALE_AFTER = datetime.timedelta(minutes=5)

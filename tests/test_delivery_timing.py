@@ -26,12 +26,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from bench.harness import child_env, csrf_token, gunicorn
+from bench.harness import child_env, csrf_token
 from betatel_reset.testing import Behaviour, FakeBetatelServer
 from tests.support.fake_betatel import FAKE_BETATEL_TOKEN
+from tests.support.queued_site import PAGE, queued_site
 from tests.support.real_services import ROOT, in_django
 
-PAGE = "/reset-password/resend/"
 ROUNDS = 50  # per client: each posts ROUNDS known and ROUNDS unknown addresses
 CLIENTS = 2
 SEND_TIME = 0.3
@@ -139,36 +139,27 @@ print(json.dumps(ResendAttempt.objects.filter(outcome="queued").count()))
     ],
 )
 def test_answer_times_for_known_and_unknown_accounts(
-    tmp_path: Path, delivery: str, floor: str, tells_apart: bool
+    delivery: str, floor: str, tells_apart: bool
 ) -> None:
     unknown = [f"unknown-{c}-{n}@example.com" for c in range(CLIENTS) for n in range(ROUNDS)]
-    with FakeBetatelServer(
-        token=FAKE_BETATEL_TOKEN, unknown_emails=unknown, send_time=SEND_TIME
-    ) as betatel:
-        env = child_env(
-            DJANGO_SETTINGS_MODULE="tests.support.settings.queued",
-            BETATEL_TEST_DB=str(tmp_path / "db.sqlite3"),
-            BETATEL_TEST_API_URL=betatel.url,
-            BETATEL_TEST_DELIVERY=delivery,
-            BETATEL_TEST_RESPONSE_FLOOR=floor,
-        )
-        in_django(
-            "from django.core.management import call_command\n"
-            "call_command('migrate', verbosity=0)\nprint(0)",
-            env,
-        )
+    with (
+        FakeBetatelServer(
+            token=FAKE_BETATEL_TOKEN, unknown_emails=unknown, send_time=SEND_TIME
+        ) as betatel,
+        queued_site(betatel.url, DELIVERY=delivery, RESPONSE_FLOOR=floor) as site,
+    ):
         with (
-            workers(env, WORKERS if delivery == "queued" else 0),
-            gunicorn(env, PAGE) as served,
+            workers(site.env, WORKERS if delivery == "queued" else 0),
             ThreadPoolExecutor(CLIENTS) as pool,
         ):
-            results = list(pool.map(post_alternately, [served.url] * CLIENTS, range(CLIENTS)))
+            urls = [site.served.url] * CLIENTS
+            results = list(pool.map(post_alternately, urls, range(CLIENTS)))
             posted = time.monotonic()
             # Every send reaches Betatel within a bounded time.
             while len(betatel.requests) < 2 * CLIENTS * ROUNDS:
                 assert time.monotonic() - posted < 60, f"{len(betatel.requests)} sends arrived"
                 time.sleep(0.1)
-        assert in_django(UNRESOLVED, env) == 0  # every queued row has its outcome
+        assert in_django(UNRESOLVED, site.env) == 0  # every queued row has its outcome
 
     known = [t for r in results for t in r["known"]]
     unknown_times = [t for r in results for t in r["unknown"]]

@@ -2,7 +2,8 @@
 beside it, on one SQLite file: ``tests/test_delivery_timing.py``.
 
 ``BETATEL_TEST_DELIVERY`` and ``BETATEL_TEST_RESPONSE_FLOOR`` choose the mode;
-rate limits are off, so that one client may post hundreds of times.
+``BETATEL_TEST_BACKEND`` the backend (``bench/delivery.py`` compares with
+``locmem``); rate limits are off, so that one client may post hundreds of times.
 """
 
 import os
@@ -14,6 +15,7 @@ _FLOOR = os.environ.get("BETATEL_TEST_RESPONSE_FLOOR")
 
 BETATEL_RESET = {
     **BETATEL_RESET,
+    "BACKEND": os.environ.get("BETATEL_TEST_BACKEND", "http"),
     "DELIVERY": os.environ.get("BETATEL_TEST_DELIVERY", "queued"),
     "RESPONSE_FLOOR": float(_FLOOR) if _FLOOR else None,
     "RATE_LIMIT_EMAIL": None,

@@ -29,7 +29,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
-from django.db import DatabaseError
+from django.db import DatabaseError, router, transaction
 from django.http import HttpRequest
 
 from . import services
@@ -46,6 +46,7 @@ from .exceptions import (
     UpstreamUnavailable,
 )
 from .models import ResendAttempt
+from .services import Attempt
 
 if TYPE_CHECKING:
     from django.tasks import task, task_backends
@@ -104,16 +105,13 @@ def queue_reset_email(email: str, *, request: HttpRequest | None = None) -> None
         )
     attempt = services.begin(email, request=request)
     services.admit(attempt, request)
-    attempt = dataclasses.replace(attempt, row_id=_record_queued(attempt))
-    actor = getattr(attempt.actor, "pk", None)
     try:
-        deliver_resend.using(backend=app_settings.TASK_BACKEND).enqueue(
-            attempt.address,
-            row_id=attempt.row_id,
-            source=str(attempt.source),
-            actor_id=actor if actor is None or isinstance(actor, int) else str(actor),
-            queued_at=time.time(),
-        )
+        if _queue_in_database():  # the row and the task commit together, once
+            with transaction.atomic(using=router.db_for_write(ResendAttempt)):
+                _enqueue(_record_queued(attempt))  # refused: neither is kept
+        else:  # committed before the task exists, so that a quick worker finds it
+            attempt = _record_queued(attempt)
+            _enqueue(attempt)
     except Exception:  # the broker is down, the backend misconfigured …
         logger.exception("The task queue refused the resend to %s", mask_email(attempt.address))
         refused = NotQueued()
@@ -122,7 +120,15 @@ def queue_reset_email(email: str, *, request: HttpRequest | None = None) -> None
     logger.info("Resend to %s from %s: queued", mask_email(attempt.address), attempt.source)
 
 
-def _record_queued(attempt: Any) -> int | None:
+def _queue_in_database() -> bool:
+    """Whether ``TASK_BACKEND`` keeps its tasks in the database (django-tasks-db)."""
+    backend = task_backends[app_settings.TASK_BACKEND]
+    return type(backend).__module__.startswith("django_tasks_db")
+
+
+def _record_queued(attempt: Attempt) -> Attempt:
+    """The attempt with its audit row, written as queued (none if the write fails:
+    the task writes its own row when it has sent)."""
     try:
         row = ResendAttempt.objects.create(
             email=attempt.address,
@@ -130,10 +136,21 @@ def _record_queued(attempt: Any) -> int | None:
             outcome=Outcome.QUEUED,
             actor_id=getattr(attempt.actor, "pk", None),
         )
-    except DatabaseError:  # the task writes its own row when it has sent
+    except DatabaseError:
         logger.exception("Could not record the queued resend for %s", mask_email(attempt.address))
-        return None
-    return row.pk
+        return attempt
+    return dataclasses.replace(attempt, row_id=row.pk)
+
+
+def _enqueue(attempt: Attempt) -> None:
+    actor = getattr(attempt.actor, "pk", None)
+    deliver_resend.using(backend=app_settings.TASK_BACKEND).enqueue(
+        attempt.address,
+        row_id=attempt.row_id,
+        source=str(attempt.source),
+        actor_id=actor if actor is None or isinstance(actor, int) else str(actor),
+        queued_at=time.time(),
+    )
 
 
 @task()

@@ -289,3 +289,7 @@ def _explain_rejection(error: AuthenticationFailed, token: str | None) -> Authen
             f"Betatel rejected the API token: it expired at {expires:%Y-%m-%d %H:%M:%S} UTC"
         )
     return error
+
+
+#: An attempt under way, for :mod:`betatel_reset.delivery`.
+Attempt = _Attempt

@@ -14,6 +14,13 @@ derive from a value (parsing a rate, loading a CA bundle) is cached by the
 value itself, not by the moment it was read. A value the app cannot use raises
 :class:`~betatel_reset.exceptions.InvalidSetting`, a ``ConfigurationError``
 that names the setting: a page answers it with a 503, never a 500.
+
+``DELIVERY`` defaults to ``"inline"`` although ``"queued"`` is the one that
+hides which accounts exist from the answer's timing: queuing needs a worker
+process, and the Tasks framework's default (immediate) backend runs a queued
+task in the request anyway, so switching every site silently would change
+nothing for most and surprise the rest. Check W006 flags ``"queued"`` on an
+immediate backend; the README says when to choose which.
 """
 
 from __future__ import annotations

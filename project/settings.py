@@ -36,7 +36,8 @@ INSTALLED_APPS = [
     *([] if find_spec("django.tasks") else ["django_tasks"]),
     "django_tasks_db",
 ]
-# TASKS_BACKEND=database queues bulk admin sends for `manage.py db_worker`;
+# TASKS_BACKEND=database queues bulk admin sends (and, with BETATEL_DELIVERY=queued,
+# the public pages' resends) for `manage.py db_worker`;
 # the default, immediate, sends them while the admin waits.
 TASKS = {
     "default": {
@@ -98,6 +99,9 @@ BETATEL_RESET = {
     "TOKEN": BETATEL_API_TOKEN or None,
     "BACKEND": env.str("BETATEL_BACKEND", default="")
     or ("http" if BETATEL_API_TOKEN else "console"),
+    # "queued" sends the public pages' resends from `manage.py db_worker`
+    # (with TASKS_BACKEND=database); "inline" waits for Betatel in the request.
+    "DELIVERY": env.str("BETATEL_DELIVERY", default="inline"),
 }
 del BETATEL_API_TOKEN
 

@@ -327,3 +327,23 @@ def test_no_warning_when_every_queued_resend_is_recent(admin_client: Client) -> 
     page = admin_client.get(reverse("admin:betatel_reset_resendattempt_changelist"))
 
     assert "still not sent" not in page.content.decode()
+
+
+def test_retrying_failures_leaves_out_queued_attempts(
+    admin_client: Client, settings: Any
+) -> None:
+    """A queued attempt is on its way, or its worker died perhaps mid-send:
+    "Retry selected failed attempts" resends neither it nor a failure before it."""
+    from betatel_reset.backends import locmem
+
+    from .test_admin import attempt, retry
+
+    settings.BETATEL_RESET = {**settings.BETATEL_RESET, "BACKEND": "locmem"}
+    failed = attempt("ada@example.com", Outcome.FAILED, minutes_ago=5)
+    queued_row = attempt("bob@example.com", Outcome.QUEUED, minutes_ago=10)
+    failed_then_queued = attempt("carol@example.com", Outcome.FAILED, minutes_ago=10)
+    attempt("carol@example.com", Outcome.QUEUED, minutes_ago=2)
+
+    retry(admin_client, "retry_failed_attempts", failed, queued_row, failed_then_queued)
+
+    assert [r.email for r in locmem.outbox] == ["ada@example.com"]

@@ -146,7 +146,8 @@ class ResendAttemptAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # not gen
 
 #: Outcomes after which the email may be in the inbox: an attempt with one of
 #: them after a failure means retrying that failure could send a second email.
-MAY_HAVE_SENT = [Outcome.SENT, Outcome.UNCERTAIN]
+#: A queued attempt is on its way, or its worker died perhaps mid-send.
+MAY_HAVE_SENT = [Outcome.SENT, Outcome.UNCERTAIN, Outcome.QUEUED]
 
 
 def _retry(

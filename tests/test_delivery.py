@@ -329,9 +329,7 @@ def test_no_warning_when_every_queued_resend_is_recent(admin_client: Client) -> 
     assert "still not sent" not in page.content.decode()
 
 
-def test_retrying_failures_leaves_out_queued_attempts(
-    admin_client: Client, settings: Any
-) -> None:
+def test_retrying_failures_leaves_out_queued_attempts(admin_client: Client, settings: Any) -> None:
     """A queued attempt is on its way, or its worker died perhaps mid-send:
     "Retry selected failed attempts" resends neither it nor a failure before it."""
     from betatel_reset.backends import locmem

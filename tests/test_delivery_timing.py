@@ -241,3 +241,36 @@ def test_a_worker_killed_between_queue_and_send_leaves_the_row_visibly_queued(
             "rows": [["next@example.com", "sent"], ["slow@example.com", "queued"]],
             "tasks": ["RUNNING", "SUCCESSFUL"],
         }
+
+
+REFUSED = """
+from django.core.management import call_command
+from django.test import Client
+from django_tasks_db.backend import DatabaseBackend
+from django_tasks_db.models import DBTaskResult
+from betatel_reset.models import ResendAttempt
+call_command("migrate", verbosity=0)
+real_enqueue = DatabaseBackend.enqueue
+
+def enqueue_then_fail(self, task, args, kwargs):
+    real_enqueue(self, task, args, kwargs)  # the task row is written, then:
+    raise ConnectionError("the queue broke off")
+
+DatabaseBackend.enqueue = enqueue_then_fail
+status = Client().post("/reset-password/resend/", {"email": "ada@example.com"}).status_code
+print(json.dumps({
+    "status": status,
+    "rows": list(ResendAttempt.objects.values_list("outcome", flat=True)),
+    "tasks": DBTaskResult.objects.count(),
+}))
+"""
+
+
+def test_with_django_tasks_db_the_row_and_its_task_commit_together(tmp_path: Path) -> None:
+    """A queue in the database that fails mid-enqueue keeps neither the queued
+    row nor a task: the page answers 503 and the audit trail says failed."""
+    env = child_env(
+        DJANGO_SETTINGS_MODULE="tests.support.settings.queued",
+        BETATEL_TEST_DB=str(tmp_path / "db.sqlite3"),
+    )
+    assert in_django(REFUSED, env) == {"status": 503, "rows": ["failed"], "tasks": 0}

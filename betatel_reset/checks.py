@@ -17,6 +17,8 @@
 ``betatel_reset.W004``  ``ADMIN_ACTION`` is on but the user model is not in the default admin
 ``betatel_reset.W005``  rate limits are on but ``CACHE_ALIAS`` is a dummy cache
 ``betatel_reset.W006``  the http backend has no token source (E001 under ``--deploy``)
+``betatel_reset.W007``  ``DELIVERY = "queued"`` on a task backend that runs tasks
+                        at once (immediate): no worker, so nothing is queued
 =====================  =====================================================
 
 Every value is checked against its kind in :mod:`betatel_reset.conf`; a bad one
@@ -270,3 +272,30 @@ def _task_backend_error(exc: Exception) -> CheckMessage:
         hint="Name an alias of settings.TASKS (default: 'default').",
         id="betatel_reset.E005",
     )
+
+
+@register()
+def check_queued_delivery(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """W007: queued delivery needs a backend a worker takes tasks from."""
+    if not app_settings.usable("DELIVERY", "TASK_BACKEND") or app_settings.DELIVERY != "queued":
+        return []
+    try:
+        from .delivery import backend_is_immediate
+
+        immediate = backend_is_immediate()
+    except Exception:  # no Tasks framework, or no such backend: E005 says so
+        return []
+    if not immediate:
+        return []
+    return [
+        Warning(
+            f"{SETTINGS_NAME}['DELIVERY'] is 'queued', but the task backend "
+            f"{app_settings.TASK_BACKEND!r} runs tasks at once, in the request: the pages "
+            "still wait for Betatel.",
+            hint=(
+                "Use a backend with a worker, such as django-tasks-db's DatabaseBackend and "
+                f"'manage.py db_worker', or set {SETTINGS_NAME}['DELIVERY'] = 'inline'."
+            ),
+            id="betatel_reset.W007",
+        )
+    ]

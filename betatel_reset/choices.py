@@ -27,3 +27,6 @@ class Outcome(models.TextChoices):
     CIRCUIT_OPEN = "circuit_open", _("Skipped: Betatel paused")
     MISCONFIGURED = "misconfigured", _("Misconfigured")
     INVALID = "invalid", _("Invalid address")
+    #: Accepted by a public page with DELIVERY = "queued"; a task replaces it
+    #: with the outcome. Still queued minutes later: no worker has sent it.
+    QUEUED = "queued", _("Queued, not sent yet")

@@ -14,6 +14,13 @@ derive from a value (parsing a rate, loading a CA bundle) is cached by the
 value itself, not by the moment it was read. A value the app cannot use raises
 :class:`~betatel_reset.exceptions.InvalidSetting`, a ``ConfigurationError``
 that names the setting: a page answers it with a 503, never a 500.
+
+``DELIVERY`` defaults to ``"inline"`` although ``"queued"`` is the one that
+hides which accounts exist from the answer's timing: queuing needs a worker
+process, and the Tasks framework's default (immediate) backend runs a queued
+task in the request anyway, so switching every site silently would change
+nothing for most and surprise the rest. Check W006 flags ``"queued"`` on an
+immediate backend; the README says when to choose which.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from .setting_kinds import (
     FLAG,
     HTTP_URL,
     META_KEY,
+    OPTIONAL_SECONDS,
     POSITIVE_COUNT,
     PROVIDER,
     PROXY_URL,
@@ -145,6 +153,18 @@ class AppSettings:
     # Inside a site's layout: what the pages draw themselves.
     PAGE_MAIN = Setting(True, FLAG)
     PAGE_MESSAGES = Setting(True, FLAG)
+    # How the public pages deliver a resend. "inline" (the default) waits for
+    # Betatel's answer in the request, as every release before did; "queued"
+    # answers once the send is in TASK_BACKEND's queue, so known and unknown
+    # accounts take the same time and a slow Betatel holds no web worker. Not
+    # the default: it needs a worker process, and on the framework's default
+    # (immediate) backend it would silently run inline again (check W006).
+    DELIVERY = Setting("inline", choice("inline", "queued"))
+    # Inline only: pad the answer to a sent or unknown address to this many seconds.
+    RESPONSE_FLOOR = Setting(None, OPTIONAL_SECONDS)
+    # Queued only: how long after queuing a send may still be retried, when
+    # retrying cannot send a second email.
+    QUEUED_RETRY_WINDOW = Setting(120.0, WAIT_SECONDS)
     # Upstream outage protection.
     CIRCUIT_FAILURE_THRESHOLD = Setting(5, POSITIVE_COUNT)
     CIRCUIT_COOLDOWN = Setting(30.0, SECONDS)

@@ -9,6 +9,7 @@ They are split by what a caller must do differently::
     ├── AuthenticationFailed          401/403: the API token is wrong or expired
     ├── AddressRejected               other 4xx: Betatel refused the address (unknown account)
     ├── UpstreamRateLimited           429: Betatel asks us to slow down
+    ├── NotQueued                     DELIVERY = "queued" and the task queue refused it
     └── UpstreamUnavailable           timeouts, connection errors, 5xx, unexpected answers
         ├── OutcomeUnknown            the request went out, no complete answer came back:
         │                             the email may have been sent, do not resend blindly
@@ -114,6 +115,14 @@ class AddressRejected(BetatelResetError):
 class UpstreamRateLimited(BetatelResetError):
     outcome = Outcome.UPSTREAM_RATE_LIMITED
     default_description = "Betatel is rate limiting requests."
+
+
+class NotQueued(BetatelResetError):
+    """The task queue refused a queued delivery (its broker is down): nothing
+    was sent, and nothing will be."""
+
+    outcome = Outcome.FAILED
+    default_description = "The task queue refused the resend."
 
 
 class UpstreamUnavailable(BetatelResetError):

@@ -72,12 +72,32 @@ def resend_reset_email(
     request's authenticated user). The public rate limits apply to ``web``
     resends unless ``rate_limit`` says otherwise.
     """
+    attempt = begin(email, request=request, source=source, actor=actor)
+    admit(attempt, request, rate_limit)
+    return deliver(attempt, request)
+
+
+def begin(
+    email: str, *, request: HttpRequest | None = None, source: Any = None, actor: Any = None
+) -> _Attempt:
+    """Start an attempt for a valid ``email``: announced, not yet checked or sent."""
     attempt = _Attempt(
         address=clean_address(email),
         source=_source(source, request),
         actor=_actor(actor, request),
     )
     _announce(resend_requested, attempt.source, **attempt.signal_args())
+    return attempt
+
+
+def resume(address: str, *, source: Source, actor: Any, row_id: int | None) -> _Attempt:
+    """An attempt a page queued earlier (begun and admitted there), to deliver now."""
+    return _Attempt(address=address, source=source, actor=actor, row_id=row_id)
+
+
+def admit(attempt: _Attempt, request: HttpRequest | None, rate_limit: bool | None = None) -> None:
+    """Raise (after recording the failure) unless the attempt may go to Betatel:
+    the settings are usable, the rate limits allow it and the circuit is closed."""
     failure: BetatelResetError | ConfigurationError | None = None
     try:
         # A value a system check reports stops here, before anything is counted or sent.
@@ -85,6 +105,17 @@ def resend_reset_email(
         if _applies_rate_limits(attempt.source, rate_limit):
             check_rate_limits(attempt.address, request)
         circuit.before_call()
+    except (BetatelResetError, ConfigurationError) as exc:
+        failure = exc.with_traceback(None)
+    if failure is not None:
+        attempt.failed(failure)
+        raise failure
+
+
+def deliver(attempt: _Attempt, request: HttpRequest | None = None) -> ResendResult:
+    """Send an admitted attempt to Betatel; record, log and announce how it ended."""
+    failure: BetatelResetError | ConfigurationError | None = None
+    try:
         response = _send(attempt.address, request)
     except (BetatelResetError, ConfigurationError) as exc:
         # Without its traceback: the frames below hold the token in their
@@ -148,6 +179,9 @@ class _Attempt:
     source: Source
     actor: Any
     started: float = field(default_factory=time.monotonic)
+    #: The audit row written when the attempt was queued: its outcome is
+    #: filled in rather than a second row written.
+    row_id: int | None = None
 
     def sent(self, response: UpstreamResponse) -> ResendResult:
         result = ResendResult(
@@ -199,20 +233,31 @@ def _announce(signal: Signal, sender: Source, **kwargs: Any) -> None:
 def _record(
     attempt: _Attempt, outcome: Outcome, status: int | None, detail: str, duration: float
 ) -> None:
-    """Write the audit row; a database failure is logged, never raised, so it
-    cannot turn a sent email into an error page."""
+    """Write the audit row (or fill in the queued one); a database failure is
+    logged, never raised, so it cannot turn a sent email into an error page."""
+    values = {
+        "outcome": str(outcome),
+        "status_code": status,
+        "duration_ms": round(duration * 1000),
+        "detail": detail[:255],
+    }
     try:
+        if attempt.row_id is not None and _fill_in_queued(attempt.row_id, values):
+            return
         ResendAttempt.objects.record(
             email=attempt.address,
             source=str(attempt.source),
-            outcome=str(outcome),
             actor_id=getattr(attempt.actor, "pk", None),
-            status_code=status,
-            duration_ms=round(duration * 1000),
-            detail=detail[:255],
+            **values,
         )
     except DatabaseError:
         logger.exception("Could not record the resend attempt for %s", mask_email(attempt.address))
+
+
+def _fill_in_queued(row_id: int, values: dict[str, Any]) -> bool:
+    """Give the queued row its outcome; False when it is gone (pruned, or its
+    transaction never committed), and a new row is written instead."""
+    return bool(ResendAttempt.objects.filter(pk=row_id, outcome=Outcome.QUEUED).update(**values))
 
 
 @sensitive_variables("token", "fresh")
@@ -244,3 +289,7 @@ def _explain_rejection(error: AuthenticationFailed, token: str | None) -> Authen
             f"Betatel rejected the API token: it expired at {expires:%Y-%m-%d %H:%M:%S} UTC"
         )
     return error
+
+
+#: An attempt under way, for :mod:`betatel_reset.delivery`.
+Attempt = _Attempt

@@ -231,6 +231,11 @@ SECONDS = Kind(
     "Write a number such as 3.05 (an int or a float, not a string).",
     _seconds,
 )
+OPTIONAL_SECONDS = Kind(
+    "a number of seconds above 0, or None",
+    "Write a number such as 1.0 (an int or a float, not a string); None turns it off.",
+    _or_none(_seconds),
+)
 WAIT_SECONDS = Kind(
     "a number of seconds, 0 or more",
     "Write a number such as 3.0 (an int or a float, not a string); 0 never waits.",

@@ -43,10 +43,13 @@ DEFAULTS: dict[str, StrOrPromise] = {
     "expired_title": _("This reset link has expired"),
     "email_label": _("Email address"),
     "email_help": _("The address you use to sign in."),
-    # Shown after a send *and* for an unknown account: it claims nothing.
+    # Shown after a send *and* for an unknown account: it claims nothing, and it
+    # is true whether the email left already (inline) or will soon (queued).
+    # The address is what the user typed, so that a typo shows at once.
     "sent": _(
-        "If an account exists for that address, we've sent a new reset link. "
-        "It can take a few minutes to arrive; check your spam folder too."
+        "If an account exists for %(address)s, a new reset link will arrive there "
+        "within a few minutes; check your spam folder too. Not your address? "
+        "Enter the right one below."
     ),
     "unavailable": _("We couldn't send the email right now. Please try again in a few minutes."),
     "rate_limited": _("Too many requests. Please try again in %(wait)s."),
@@ -118,6 +121,15 @@ DEFAULTS: dict[str, StrOrPromise] = {
         "again anyway, use “Retry attempts that may have been sent”.",
         "%(count)d selected attempts may have been sent, so they were not retried. To send "
         "them again anyway, use “Retry attempts that may have been sent”.",
+        "count",
+    ),
+    "stale_queued": ngettext_lazy(
+        "%(count)d queued resend is still not sent after %(minutes)d minutes: is a task "
+        "worker running (for django-tasks-db, “manage.py db_worker”)? Filter by “queued "
+        "delivery” to see it.",
+        "%(count)d queued resends are still not sent after %(minutes)d minutes: is a task "
+        "worker running (for django-tasks-db, “manage.py db_worker”)? Filter by “queued "
+        "delivery” to see them.",
         "count",
     ),
     "none_uncertain": _("No selected attempt is marked “May have been sent”."),

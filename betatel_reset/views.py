@@ -9,6 +9,7 @@ message that tells the user what to do.
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +24,7 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.generic import FormView
 
-from . import texts
+from . import delivery, texts
 from .conf import app_settings
 from .exceptions import (
     AddressRejected,
@@ -33,7 +34,6 @@ from .exceptions import (
     RateLimitExceeded,
 )
 from .forms import ResendForm
-from .services import resend_reset_email
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
@@ -80,8 +80,11 @@ class ResendView(FormView):  # type: ignore[type-arg]  # not generic at runtime
         return texts.format(key, **values)
 
     def form_valid(self, form: ResendForm) -> HttpResponse:
+        started = time.monotonic()
+        address = form.cleaned_data["email"]
         try:
-            resend_reset_email(form.cleaned_data["email"], request=self.request)
+            # Sent now or queued, as BETATEL_RESET["DELIVERY"] says.
+            delivery.resend(address, request=self.request)
         except AddressRejected:
             if not app_settings.PREVENT_ENUMERATION:
                 form.add_unknown_account_error()
@@ -100,7 +103,10 @@ class ResendView(FormView):  # type: ignore[type-arg]  # not generic at runtime
             return self.answered(
                 self.render_to_response(self.get_context_data(form=form), status=503)
             )
-        messages.success(self.request, self.text("sent"))
+        # The address the user typed, so a typo shows at once: their own input,
+        # shown whether or not an account has it.
+        messages.success(self.request, self.text("sent", address=address))
+        delivery.pad_to_floor(started)
         return super().form_valid(form)
 
     def form_invalid(self, form: ResendForm) -> HttpResponse:

@@ -36,7 +36,8 @@ INSTALLED_APPS = [
     *([] if find_spec("django.tasks") else ["django_tasks"]),
     "django_tasks_db",
 ]
-# TASKS_BACKEND=database queues bulk admin sends for `manage.py db_worker`;
+# TASKS_BACKEND=database queues bulk admin sends (and, with BETATEL_DELIVERY=queued,
+# the public pages' resends) for `manage.py db_worker`;
 # the default, immediate, sends them while the admin waits.
 TASKS = {
     "default": {
@@ -100,6 +101,9 @@ BETATEL_RESET = {
     or ("http" if BETATEL_API_TOKEN else "console"),
     # templates/base.html wraps every page's content in its own <main>.
     "PAGE_MAIN": False,
+    # "queued" sends the public pages' resends from `manage.py db_worker`
+    # (with TASKS_BACKEND=database); "inline" waits for Betatel in the request.
+    "DELIVERY": env.str("BETATEL_DELIVERY", default="inline"),
 }
 del BETATEL_API_TOKEN
 

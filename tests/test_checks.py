@@ -150,6 +150,9 @@ BAD_VALUES = [
     pytest.param("INLINE_MAX_BATCH", None, E007, id="INLINE_MAX_BATCH-none"),
     pytest.param("TASK_CHUNK_SIZE", 0, E007, id="TASK_CHUNK_SIZE-zero"),
     pytest.param("TASK_CONCURRENCY", -4, E007, id="TASK_CONCURRENCY-negative"),
+    pytest.param("RESPONSE_FLOOR", "1s", E007, id="RESPONSE_FLOOR-a-string"),
+    pytest.param("QUEUED_RETRY_WINDOW", -1, E007, id="QUEUED_RETRY_WINDOW-negative"),
+    pytest.param("DELIVERY", "async", E007, id="DELIVERY-unknown"),
     # Flags: True or False.
     pytest.param("PREVENT_ENUMERATION", "false", E007, id="PREVENT_ENUMERATION-a-string"),
     pytest.param("AUDIT_ASYNC_COMMIT", 1, E007, id="AUDIT_ASYNC_COMMIT-an-int"),

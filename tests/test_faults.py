@@ -49,7 +49,7 @@ MAX_RESPONSE_BYTES = 64 * 1024
 
 #: What Betatel says in its own bodies; a user must never see it.
 UPSTREAM_TEXT = "upstream-node-7-says-kaboom"
-SUCCESS = "If an account exists for that address, we&#x27;ve sent a new reset link."
+SUCCESS = "a new reset link will arrive there within a few minutes"
 UNAVAILABLE = "We couldn&#x27;t send the email right now. Please try again in a few minutes."
 
 _CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')

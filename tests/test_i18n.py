@@ -158,9 +158,10 @@ def test_success_message_is_french(french: Client, locmem_backend: None, url: st
     page = html(response)
     assert '<html lang="fr"' in page
     assert (
-        "Si un compte existe pour cette adresse, nous y avons envoyé un nouveau lien de "
-        f"réinitialisation. Il peut mettre quelques minutes à arriver{NBSP}; pensez aussi "
-        "à vérifier votre dossier de courrier indésirable."
+        "Si un compte existe pour ada@example.com, un nouveau lien de réinitialisation y "
+        f"arrivera d\u2019ici quelques minutes{NBSP}; pensez aussi à vérifier votre dossier de "
+        f"courrier indésirable. Ce n\u2019est pas votre adresse{NBSP}? Saisissez la bonne "
+        "ci-dessous."
     ) in page
     assert len(locmem.outbox) == 1
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import Max, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .. import texts
@@ -18,6 +20,26 @@ from .permissions import has_send_reset_email_permission
 from .reporting import refuse_misconfigured, refuse_too_many, send_and_report
 from .send_button import send_to_user_view
 from .user_actions import clear_limits
+
+#: A queued resend still unsent after this long has no worker sending it: a
+#: worker sends within seconds, and retries end after QUEUED_RETRY_WINDOW.
+STALE_AFTER = datetime.timedelta(minutes=5)
+
+
+def stale_queued(attempts: QuerySet[ResendAttempt]) -> QuerySet[ResendAttempt]:
+    """Attempts queued more than :data:`STALE_AFTER` ago and not sent since."""
+    return attempts.filter(outcome=Outcome.QUEUED, created_at__lt=timezone.now() - STALE_AFTER)
+
+
+class StaleQueuedFilter(admin.SimpleListFilter):
+    title = _("queued delivery")
+    parameter_name = "queued"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("stale", _("Queued, not sent after 5 minutes"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        return stale_queued(queryset) if self.value() == "stale" else queryset
 
 
 @admin.register(ResendAttempt)
@@ -33,7 +55,7 @@ class ResendAttemptAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # not gen
         "duration_ms",
         "actor",
     ]
-    list_filter = ["outcome", "source", "created_at"]
+    list_filter = ["outcome", StaleQueuedFilter, "source", "created_at"]
     search_fields = ["email"]
     date_hierarchy = "created_at"
     list_select_related = ["actor"]
@@ -99,6 +121,17 @@ class ResendAttemptAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # not gen
         emails = queryset.order_by().values_list("email", flat=True).distinct()
         clear_limits(self, request, sorted(set(emails)))
 
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """Warn, on every visit, of queued resends that no worker has sent."""
+        stale = stale_queued(ResendAttempt.objects.all()).count()
+        if stale and request.method == "GET":
+            minutes = int(STALE_AFTER.total_seconds() // 60)
+            text = texts.format("stale_queued", count=stale, minutes=minutes)
+            self.message_user(request, text, messages.WARNING)
+        return super().changelist_view(request, extra_context)
+
     def get_urls(self) -> list[URLPattern]:
         send = path(
             "send/<path:object_id>/",
@@ -113,7 +146,8 @@ class ResendAttemptAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # not gen
 
 #: Outcomes after which the email may be in the inbox: an attempt with one of
 #: them after a failure means retrying that failure could send a second email.
-MAY_HAVE_SENT = [Outcome.SENT, Outcome.UNCERTAIN]
+#: A queued attempt is on its way, or its worker died perhaps mid-send.
+MAY_HAVE_SENT = [Outcome.SENT, Outcome.UNCERTAIN, Outcome.QUEUED]
 
 
 def _retry(

@@ -30,11 +30,16 @@ class FakeBetatelServer:
         unknown_emails: Iterable[str] = (),
         latency: float = 0.0,
         ca_bundle: str | None = None,
+        send_time: float = 0.0,
     ) -> None:
         self.token = token  # None accepts any or no bearer token
         self.ssl_context = ssl_context
         self.ca_bundle = ca_bundle  # for clients' ``verify=`` when serving TLS
         self.latency = latency
+        #: Seconds spent "sending the email" before a 200, as the real Betatel
+        #: does; an unknown address's 404 is not delayed (it is what a page
+        #: that waits for Betatel leaks).
+        self.send_time = send_time
         self.requests: list[RecordedRequest] = []
         self.connections_accepted = 0
         self._unknown_emails = frozenset(email.casefold() for email in unknown_emails)

@@ -163,7 +163,11 @@ class _Handler(BaseHTTPRequestHandler):
                 )
 
     def _answer_contract(self, request: RecordedRequest) -> None:
-        status, message = self.server.fake._contract(request)
+        fake = self.server.fake
+        status, message = fake._contract(request)
+        if status is HTTPStatus.OK and not fake._pause(fake.send_time):
+            self.close_connection = True
+            return
         allow: dict[str, str | int] = {}
         if status is HTTPStatus.METHOD_NOT_ALLOWED:
             allow["Allow"] = "POST"

@@ -91,6 +91,13 @@ DEFAULTS: dict[str, StrOrPromise] = {
     "summary": _("%(sent)d sent, %(failed)d failed, %(skipped)d skipped."),
     "summary_failures": _("%(sent)d sent, %(failed)d failed (%(failures)s), %(skipped)d skipped."),
     "outcome_count": _("%(outcome)s: %(count)d"),
+    "batch_summary": _(
+        "%(sent)d sent, %(failed)d failed, %(in_doubt)d in doubt, %(remaining)d remaining."
+    ),
+    "batch_summary_failures": _(
+        "%(sent)d sent, %(failed)d failed (%(failures)s), %(in_doubt)d in doubt, "
+        "%(remaining)d remaining."
+    ),
     "stopped_misconfigured": _(
         "Sending stopped: the site is misconfigured. Run “manage.py check” and see the server log."
     ),

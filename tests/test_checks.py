@@ -111,6 +111,7 @@ BAD_VALUES = [
     pytest.param("DEADLINE", -12.0, E007, id="DEADLINE-negative"),
     pytest.param("DEADLINE", 10**400, E007, id="DEADLINE-beyond-a-float"),
     pytest.param("CIRCUIT_COOLDOWN", float("nan"), E007, id="CIRCUIT_COOLDOWN-nan"),
+    pytest.param("BULK_STALE_AFTER", 0, E007, id="BULK_STALE_AFTER-zero"),
     # Waits: a number, 0 or more.
     pytest.param("RETRY_MAX_WAIT", -1, E007, id="RETRY_MAX_WAIT-negative"),
     pytest.param("BULK_MAX_RETRY_WAIT", "60", E007, id="BULK_MAX_RETRY_WAIT-a-string"),

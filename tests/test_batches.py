@@ -1,0 +1,254 @@
+"""Bulk sends as batches: a ledger per address, resuming after a real SIGKILL
+without sending anything twice, and Betatel's 429 pausing the whole batch."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from betatel_reset import batches
+from betatel_reset.backends import locmem
+from betatel_reset.choices import AddressState, BatchState, Outcome, Source
+from betatel_reset.models import BatchAddress, ResendAttempt, ResendBatch
+from betatel_reset.testing import Behaviour, FakeBetatelServer
+from tests.support.fake_betatel import FAKE_BETATEL_TOKEN
+
+from .support.real_services import ROOT, in_django
+
+ADDRESSES = [f"user{n:02}@example.com" for n in range(20)]
+CONCURRENCY = 4
+#: BULK_STALE_AFTER of the site processes, in seconds.
+STALE_AFTER = 6
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[tuple[FakeBetatelServer, dict[str, str]]]:
+    """A fake Betatel and the environment of a site process using it, with a
+    migrated SQLite file that several processes share."""
+    with FakeBetatelServer(token=FAKE_BETATEL_TOKEN) as betatel:
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tests.support.settings.tasks_db",
+            "BETATEL_TEST_DB": str(tmp_path / "db.sqlite3"),
+            "BETATEL_TEST_API_URL": betatel.url,
+            "BETATEL_TEST_STALE_AFTER": str(STALE_AFTER),
+            "PYTHONPATH": str(ROOT),
+        }
+        in_django(
+            "from django.core.management import call_command\n"
+            "call_command('migrate', verbosity=0)\nprint(1)",
+            env,
+        )
+        yield betatel, env
+
+
+def command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "django", "betatel_resend", *args]
+
+
+def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        command(*args), env=env, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+LEDGER = """
+from betatel_reset.models import BatchAddress, ResendBatch, ResendAttempt
+b = ResendBatch.objects.get()
+print(json.dumps({
+    "state": b.state,
+    "resume_after": b.resume_after.timestamp() if b.resume_after else None,
+    "addresses": {a.email: a.state for a in BatchAddress.objects.all()},
+    "audited": list(ResendAttempt.objects.values_list("email", flat=True)),
+}))
+"""
+
+
+def test_a_killed_command_resumes_without_sending_twice(
+    site: tuple[FakeBetatelServer, dict[str, str]],
+) -> None:
+    """SIGKILL ``betatel_resend`` while requests are in flight, then
+    ``--resume``: every address reaches Betatel exactly once, except those
+    reported in doubt (at most the concurrency), which are not sent again."""
+    betatel, env = site
+    betatel.latency = 0.3
+    sender = subprocess.Popen(
+        command("--concurrency", str(CONCURRENCY), *ADDRESSES),
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while len(betatel.requests) < 2 * CONCURRENCY + 1 and sender.poll() is None:
+            assert time.monotonic() < deadline, "the command never got going"
+            time.sleep(0.01)
+        sender.send_signal(signal.SIGKILL)
+    finally:
+        sender.kill()
+        sender.wait(timeout=10)
+    killed_at = time.monotonic()
+    assert sender.returncode == -signal.SIGKILL
+
+    # Its heartbeat is fresh: another process might still be sending it.
+    refused = run(env, "--resume")
+    assert refused.returncode == 2, refused.stderr
+    assert "still being sent" in refused.stderr
+
+    ledger = in_django(LEDGER, env)
+    in_flight = {a for a, state in ledger["addresses"].items() if state == "in_flight"}
+    assert 1 <= len(in_flight) <= CONCURRENCY
+    assert not in_flight & set(ledger["audited"])  # what the ledger adds to the audit trail
+
+    time.sleep(max(0.0, killed_at + STALE_AFTER + 0.2 - time.monotonic()))
+    betatel.latency = 0
+    resumed = run(env, "--resume", "--concurrency", str(CONCURRENCY))
+    assert resumed.returncode == 1, resumed.stderr  # addresses in doubt
+    reported = {
+        line.removeprefix("in doubt: ")
+        for line in resumed.stderr.splitlines()
+        if line.startswith("in doubt: ")
+    }
+    assert reported == in_flight
+    assert "--resend-in-doubt" in resumed.stderr
+
+    received = Counter(r.json["email"] for r in betatel.requests)
+    assert set(received) | in_flight == set(ADDRESSES)
+    assert all(received[a] == 1 for a in set(ADDRESSES) - in_flight)
+    assert all(received[a] <= 1 for a in in_flight)
+    ledger = in_django(LEDGER, env)
+    assert ledger["state"] == "finished"
+    assert {a for a, s in ledger["addresses"].items() if s == "in_doubt"} == in_flight
+
+
+def test_betatel_429_pauses_the_batch_after_one_wave(
+    site: tuple[FakeBetatelServer, dict[str, str]],
+) -> None:
+    """Betatel answers every request ``429 Retry-After: 120``: no more than one
+    request per thread leaves, and the batch says when it may resume."""
+    betatel, env = site
+    betatel.latency = 0.2
+    betatel.always(Behaviour.status(429, retry_after=120))
+    started = time.time()
+
+    result = run(env, "--concurrency", str(CONCURRENCY), *ADDRESSES)
+
+    assert result.returncode == 3, result.stderr
+    assert len(betatel.requests) <= CONCURRENCY
+    assert "paused until" in result.stderr
+    assert "--resume" in result.stderr
+    ledger = in_django(LEDGER, env)
+    assert ledger["state"] == "paused"
+    assert started + 119 <= ledger["resume_after"] <= time.time() + 121
+    assert set(ledger["addresses"].values()) == {"pending"}  # nothing was sent
+
+    # Not before Retry-After has passed.
+    early = run(env, "--resume")
+    assert early.returncode == 2
+    assert "paused by Betatel's 429 until" in early.stderr
+    assert len(betatel.requests) <= CONCURRENCY
+
+
+# In-process: the ledger and resuming -------------------------------------------------
+
+
+def resume(*args: str) -> tuple[str, str]:
+    out, err = StringIO(), StringIO()
+    call_command("betatel_resend", "--resume", *args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def stopped_batch() -> ResendBatch:
+    """A batch whose process died: one address sent, one in flight, two to go."""
+    batch = batches.create_batch(
+        ["a@example.com", "b@example.com", "c@example.com", "d@example.com"],
+        source=Source.COMMAND,
+    )
+    rows = list(BatchAddress.objects.filter(batch=batch))
+    rows[0].state, rows[0].outcome = AddressState.DONE, Outcome.SENT
+    rows[1].state = AddressState.IN_FLIGHT
+    BatchAddress.objects.bulk_update(rows[:2], ["state", "outcome"])
+    stale = timezone.now() - datetime.timedelta(minutes=5)
+    ResendBatch.objects.filter(pk=batch.pk).update(heartbeat_at=stale)
+    return batch
+
+
+@pytest.mark.django_db
+def test_resume_skips_what_was_sent_and_what_is_in_doubt(locmem_backend: None) -> None:
+    batch = stopped_batch()
+    with pytest.raises(CommandError) as raised:
+        resume(str(batch.pk))
+    assert raised.value.returncode == 1
+    assert [r.email for r in locmem.outbox] == ["c@example.com", "d@example.com"]
+    batch.refresh_from_db()
+    assert batch.state == BatchState.FINISHED
+    assert batches.describe(batch) == "3 sent, 0 failed, 1 in doubt, 0 remaining."
+
+
+@pytest.mark.django_db
+def test_resend_in_doubt_sends_them_too(locmem_backend: None) -> None:
+    stopped_batch()
+    out, err = resume("--resend-in-doubt")
+    assert [r.email for r in locmem.outbox] == ["b@example.com", "c@example.com", "d@example.com"]
+    assert "in doubt: b@example.com" in err
+    assert out.strip().endswith("4 sent, 0 failed, 0 in doubt, 0 remaining.")
+
+
+@pytest.mark.django_db
+def test_nothing_to_resume() -> None:
+    with pytest.raises(CommandError, match="No unfinished batch") as raised:
+        resume()
+    assert raised.value.returncode == 2
+
+
+@pytest.mark.django_db
+def test_an_address_claimed_elsewhere_is_not_sent(locmem_backend: None) -> None:
+    """The in-flight mark is the lock: a row another process claimed between
+    the read and the send is skipped."""
+    batch = batches.create_batch(["a@example.com", "b@example.com"], source=Source.API)
+    claimed = BatchAddress.objects.get(email="a@example.com")
+    assert batches._claim(claimed)
+    assert not batches._claim(claimed)
+    BatchAddress.objects.filter(pk=claimed.pk).update(state=AddressState.PENDING)
+    original = batches._claim
+
+    def claim_after_someone_else(address: BatchAddress) -> bool:
+        if address.email == "a@example.com":
+            original(address)  # another worker wins the race
+        return original(address)
+
+    batches._claim = claim_after_someone_else  # type: ignore[assignment]
+    try:
+        batches.run_batch(batch)
+    finally:
+        batches._claim = original  # type: ignore[assignment]
+    assert [r.email for r in locmem.outbox] == ["b@example.com"]
+    assert ResendAttempt.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_prune_deletes_old_batches_that_have_ended() -> None:
+    old = timezone.now() - datetime.timedelta(days=100)
+    ended, unfinished, recent = (
+        batches.create_batch(["a@example.com"], source=Source.COMMAND) for _ in range(3)
+    )
+    ResendBatch.objects.filter(pk__in=[ended.pk, recent.pk]).update(state=BatchState.FINISHED)
+    ResendBatch.objects.filter(pk__in=[ended.pk, unfinished.pk]).update(created_at=old)
+    out = StringIO()
+    call_command("betatel_prune", "--older-than", "90d", stdout=out)
+    assert set(ResendBatch.objects.values_list("pk", flat=True)) == {unfinished.pk, recent.pk}
+    assert BatchAddress.objects.count() == 2
+    assert "Deleted 1 ended bulk sends older than 90d." in out.getvalue()

@@ -27,16 +27,16 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count
+from django.db.models import Count, Max, QuerySet
 from django.utils import timezone
 
 from . import texts
-from .bulk import DEFAULT_RETRY_WAIT, _usable_concurrency, chunked, run_bounded
+from .bulk import DEFAULT_RETRY_WAIT, BulkSummary, _usable_concurrency, chunked, run_bounded
 from .cache import CacheDown, reaching
 from .choices import AddressState, BatchState, Outcome, Source
 from .conf import app_settings
 from .exceptions import BetatelResetError, CircuitOpen, ConfigurationError, UpstreamRateLimited
-from .models import BatchAddress, ResendBatch
+from .models import BatchAddress, ResendAttempt, ResendBatch
 from .services import resend_reset_email
 
 logger = logging.getLogger(__name__)
@@ -345,6 +345,97 @@ def finish_if_done(batch_id: int) -> bool:
     )
 
 
+def send_now(
+    addresses: Iterable[str],
+    *,
+    source: Source,
+    actor: Any = None,
+    concurrency: int = 1,
+    retries: int | None = None,
+    max_retry_wait: float | None = None,
+) -> BulkSummary:
+    """Record ``addresses`` as a batch and send it in this process.
+
+    Addresses left unsent because Betatel paused the batch are counted as
+    rate limited by Betatel in the summary; they stay pending in the batch,
+    which can be resumed once its ``Retry-After`` has passed.
+    """
+    batch = create_batch(addresses, source=source, actor=actor)
+    summary = BulkSummary()
+    run_batch(
+        batch,
+        concurrency=concurrency,
+        retries=retries,
+        max_retry_wait=max_retry_wait,
+        on_result=summary.add,
+    )
+    left = BatchAddress.objects.filter(batch=batch, state=AddressState.PENDING)
+    for address in left.order_by("id").values_list("email", flat=True).iterator():
+        summary.add(address, Outcome.UPSTREAM_RATE_LIMITED)
+    summary.batch_id = batch.pk
+    return summary
+
+
+def recover_stale_chunks(batch_id: int, **options: Any) -> int:
+    """Finish the chunks of a batch whose worker stopped reporting progress:
+    started, not finished, and none of its addresses changed for
+    ``BULK_STALE_AFTER`` seconds. Its addresses still in flight become in
+    doubt and its pending ones are sent; each is claimed as usual, so none is
+    sent twice even if that worker was only slow. Returns how many chunks
+    were taken over."""
+    cutoff = timezone.now() - datetime.timedelta(seconds=app_settings.BULK_STALE_AFTER)
+    rows = BatchAddress.objects.filter(batch_id=batch_id)
+    unfinished = rows.filter(state__in=(AddressState.PENDING, AddressState.IN_FLIGHT))
+    stalled = (
+        rows.exclude(state=AddressState.PENDING)
+        .order_by()
+        .values("chunk")
+        .annotate(last=Max("updated_at"))
+        .filter(last__lt=cutoff, chunk__in=unfinished.values("chunk"))
+        .values_list("chunk", flat=True)
+    )
+    taken = 0
+    for chunk in list(stalled):
+        batch = ResendBatch.objects.get(pk=batch_id)
+        if batch.state != BatchState.RUNNING:
+            break
+        logger.warning(
+            "Batch %s: taking over chunk %s, which stopped making progress", batch_id, chunk
+        )
+        settle_in_flight(rows.filter(chunk=chunk, updated_at__lt=cutoff), batch.source)
+        run_batch(batch, chunk=chunk, **options)
+        taken += 1
+    return taken
+
+
+#: Audited outcomes that mean Betatel did not send: the address may be sent again.
+NOT_SENT = (Outcome.UPSTREAM_RATE_LIMITED, Outcome.CIRCUIT_OPEN, Outcome.MISCONFIGURED)
+
+
+def settle_in_flight(in_flight: QuerySet[BatchAddress], source: str) -> None:
+    """Addresses found in flight whose process stopped: where the audit trail
+    knows how the send ended (the process died after writing it, before the
+    ledger), take that outcome; Betatel's refusals go back to pending; the
+    rest are in doubt."""
+    for address in in_flight.filter(state=AddressState.IN_FLIGHT):
+        attempt = (
+            ResendAttempt.objects.filter(
+                email=address.email, source=source, created_at__gte=address.updated_at
+            )
+            .order_by("-created_at", "-id")
+            .first()
+        )
+        if attempt is None or attempt.outcome == Outcome.UNCERTAIN:
+            state, outcome = AddressState.IN_DOUBT, ""
+        elif attempt.outcome in NOT_SENT:
+            state, outcome = AddressState.PENDING, ""
+        else:
+            state, outcome = AddressState.DONE, attempt.outcome
+        BatchAddress.objects.filter(pk=address.pk, state=AddressState.IN_FLIGHT).update(
+            state=state, outcome=outcome
+        )
+
+
 class NotResumable(Exception):
     """The batch cannot be resumed now; the message says why."""
 
@@ -387,7 +478,7 @@ def take_over(batch: ResendBatch, *, resend_in_doubt: bool = False) -> list[str]
             f"{app_settings.BULK_STALE_AFTER:g} s); pause it first, or wait."
         )
     addresses = BatchAddress.objects.filter(batch=batch)
-    addresses.filter(state=AddressState.IN_FLIGHT).update(state=AddressState.IN_DOUBT)
+    settle_in_flight(addresses, batch.source)
     in_doubt = list(
         addresses.filter(state=AddressState.IN_DOUBT)
         .order_by("id")

@@ -34,10 +34,12 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
 
-from .bulk import BulkSummary, TaskFailed, chunked, send_many
-from .choices import Source
+from . import batches
+from .bulk import BulkSummary, TaskFailed
+from .choices import BatchState, Source
 from .conf import app_settings
 from .exceptions import ConfigurationError
+from .models import BatchAddress, ResendBatch
 
 if TYPE_CHECKING:
     from django.tasks import TaskResult, TaskResultStatus, task, task_backends
@@ -63,6 +65,7 @@ __all__ = [
     "enqueue_in_chunks",
     "get_task_backend",
     "run_now",
+    "send_batch_chunk",
     "send_reset_emails",
 ]
 
@@ -82,15 +85,31 @@ def send_reset_emails(
     ``wait_out_rate_limits`` is false, an address Betatel answers with 429 is
     retried after its ``Retry-After`` (``BULK_RETRIES``, ``BULK_MAX_RETRY_WAIT``).
     """
-    summary = send_many(
+    summary = batches.send_now(
         addresses,
         source=Source(source),
         actor=_load_actor(actor_id),
         concurrency=concurrency or app_settings.TASK_CONCURRENCY,
         retries=app_settings.BULK_RETRIES if wait_out_rate_limits else 0,
-        max_retry_wait=app_settings.BULK_MAX_RETRY_WAIT,
+        max_retry_wait=app_settings.BULK_MAX_RETRY_WAIT if wait_out_rate_limits else 0.0,
     )
     return summary.as_dict()
+
+
+@task()
+def send_batch_chunk(batch_id: int, chunk: int) -> dict[str, Any]:
+    """Send chunk ``chunk`` of batch ``batch_id`` (:mod:`betatel_reset.batches`),
+    then take over any chunk of the batch whose worker stopped reporting
+    progress for ``BULK_STALE_AFTER`` seconds. Returns what this task sent,
+    by outcome."""
+    batch = ResendBatch.objects.filter(pk=batch_id).first()
+    if batch is None:  # pruned, or deleted by an admin
+        return {"outcomes": {}}
+    options: dict[str, Any] = {"concurrency": app_settings.TASK_CONCURRENCY}
+    result = batches.run_batch(batch, chunk=chunk, **options)
+    if result.paused_until is None:
+        batches.recover_stale_chunks(batch_id, **options)
+    return {"outcomes": dict(result.outcomes)}
 
 
 def actor_reference(user: Any) -> int | str | None:
@@ -156,28 +175,40 @@ class Queued:
     tasks: int
     addresses: int
     not_queued: int
+    batch_id: int | None = None
 
 
 def enqueue_in_chunks(addresses: Sequence[str], *, source: Source, actor: Any) -> Queued:
-    """Queue ``addresses`` as tasks of ``TASK_CHUNK_SIZE`` on ``TASK_BACKEND``.
+    """Record ``addresses`` as a queued batch and queue one task per
+    ``TASK_CHUNK_SIZE`` of them on ``TASK_BACKEND``.
 
     Stops at the first chunk the queue refuses (logged with its error): what
-    was queued stays queued, and the result counts the rest as not queued.
+    was queued stays queued, the rest is taken out of the batch (so resuming
+    it never sends what the admin was told was not queued), and the result
+    counts it as not queued.
     """
-    queued_task = send_reset_emails.using(backend=app_settings.TASK_BACKEND)
-    actor_id = actor_reference(actor)
-    tasks = done = 0
-    for chunk in chunked(addresses, app_settings.TASK_CHUNK_SIZE):
+    size = app_settings.TASK_CHUNK_SIZE
+    batch = batches.create_batch(
+        addresses, source=source, actor=actor, chunk_size=size, state=BatchState.QUEUED
+    )
+    queued_task = send_batch_chunk.using(backend=app_settings.TASK_BACKEND)
+    chunks = -(-batch.total // size)
+    tasks = 0
+    for chunk in range(chunks):
         try:
-            queued_task.enqueue(chunk, source=str(source), actor_id=actor_id)
+            queued_task.enqueue(batch.pk, chunk)
         except Exception:
             logger.exception(
-                "The task queue refused a chunk of %d addresses; %d of %d were queued",
-                len(chunk),
-                done,
-                len(addresses),
+                "The task queue refused chunk %d of batch %s; %d of %d addresses were queued",
+                chunk,
+                batch.pk,
+                min(tasks * size, batch.total),
+                batch.total,
             )
             break
         tasks += 1
-        done += len(chunk)
-    return Queued(tasks=tasks, addresses=done, not_queued=len(addresses) - done)
+    done = min(tasks * size, batch.total)
+    if done < batch.total:
+        BatchAddress.objects.filter(batch=batch, chunk__gte=tasks).delete()
+        ResendBatch.objects.filter(pk=batch.pk).update(total=done)
+    return Queued(tasks=tasks, addresses=done, not_queued=batch.total - done, batch_id=batch.pk)

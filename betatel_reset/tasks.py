@@ -28,7 +28,7 @@ rather than losing them after the admin was told they were queued.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +36,7 @@ from django.contrib.auth import get_user_model
 
 from . import batches
 from .bulk import BulkSummary, TaskFailed
-from .choices import BatchState, Source
+from .choices import AddressState, BatchState, Source
 from .conf import app_settings
 from .exceptions import ConfigurationError
 from .models import BatchAddress, ResendBatch
@@ -62,6 +62,7 @@ __all__ = [
     "TaskFailed",
     "actor_reference",
     "backend_is_immediate",
+    "enqueue_batch",
     "enqueue_in_chunks",
     "get_task_backend",
     "run_now",
@@ -191,10 +192,27 @@ def enqueue_in_chunks(addresses: Sequence[str], *, source: Source, actor: Any) -
     batch = batches.create_batch(
         addresses, source=source, actor=actor, chunk_size=size, state=BatchState.QUEUED
     )
+    tasks = _enqueue_chunks(batch, range(-(-batch.total // size)))
+    done = min(tasks * size, batch.total)
+    if done < batch.total:
+        BatchAddress.objects.filter(batch=batch, chunk__gte=tasks).delete()
+        ResendBatch.objects.filter(pk=batch.pk).update(total=done)
+    return Queued(tasks=tasks, addresses=done, not_queued=batch.total - done, batch_id=batch.pk)
+
+
+def enqueue_batch(batch: ResendBatch) -> int:
+    """Queue a task for each chunk of ``batch`` with addresses left to send
+    (resuming it); returns how many were queued before any refusal."""
+    pending = batch.addresses.filter(state=AddressState.PENDING).order_by("chunk")
+    return _enqueue_chunks(batch, list(pending.values_list("chunk", flat=True).distinct()))
+
+
+def _enqueue_chunks(batch: ResendBatch, chunks: Iterable[int]) -> int:
+    """Queue ``send_batch_chunk`` for each of ``chunks``, stopping at the
+    first the queue refuses (logged); returns how many were queued."""
     queued_task = send_batch_chunk.using(backend=app_settings.TASK_BACKEND)
-    chunks = -(-batch.total // size)
     tasks = 0
-    for chunk in range(chunks):
+    for chunk in chunks:
         try:
             queued_task.enqueue(batch.pk, chunk)
         except Exception:
@@ -202,13 +220,9 @@ def enqueue_in_chunks(addresses: Sequence[str], *, source: Source, actor: Any) -
                 "The task queue refused chunk %d of batch %s; %d of %d addresses were queued",
                 chunk,
                 batch.pk,
-                min(tasks * size, batch.total),
+                min(tasks * app_settings.TASK_CHUNK_SIZE, batch.total),
                 batch.total,
             )
             break
         tasks += 1
-    done = min(tasks * size, batch.total)
-    if done < batch.total:
-        BatchAddress.objects.filter(batch=batch, chunk__gte=tasks).delete()
-        ResendBatch.objects.filter(pk=batch.pk).update(total=done)
-    return Queued(tasks=tasks, addresses=done, not_queued=batch.total - done, batch_id=batch.pk)
+    return tasks

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,7 +16,11 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.messages import get_messages
 from django.core.management import CommandError, call_command
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from betatel_reset import batches
@@ -25,7 +30,10 @@ from betatel_reset.models import BatchAddress, ResendAttempt, ResendBatch
 from betatel_reset.testing import Behaviour, FakeBetatelServer
 from tests.support.fake_betatel import FAKE_BETATEL_TOKEN
 
+from .conftest import grant
 from .support.real_services import ROOT, in_django
+
+User = get_user_model()
 
 ADDRESSES = [f"user{n:02}@example.com" for n in range(20)]
 CONCURRENCY = 4
@@ -273,3 +281,96 @@ def test_the_audit_trail_settles_what_it_knows(locmem_backend: None) -> None:
     assert "in doubt" not in err
     assert [r.email for r in locmem.outbox] == ["c@example.com", "d@example.com"]
     assert out.strip().endswith("4 sent, 0 failed, 0 in doubt, 0 remaining.")
+
+
+# The admin -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def admin_client(client: Client) -> Client:
+    client.force_login(User.objects.create_superuser("root", "root@staff.example", "pw"))
+    return client
+
+
+def act(client: Client, action: str, batch: ResendBatch) -> str:
+    response = client.post(
+        reverse("admin:betatel_reset_resendbatch_changelist"),
+        {"action": action, "_selected_action": [batch.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    return " ".join(str(m) for m in get_messages(response.wsgi_request))
+
+
+@pytest.mark.django_db
+def test_the_admin_lists_batches_with_an_accessible_progress_bar(admin_client: Client) -> None:
+    batch = stopped_batch()
+    page = admin_client.get(reverse("admin:betatel_reset_resendbatch_changelist"))
+    html = page.content.decode()
+    summary = "1 sent, 0 failed, 1 in doubt, 2 remaining."
+    assert f'<progress value="2" max="4" aria-label="{summary}">{summary}</progress>' in html
+    detail = admin_client.get(
+        reverse("admin:betatel_reset_resendbatch_change", args=[batch.pk])
+    ).content.decode()
+    audit = reverse("admin:betatel_reset_resendattempt_changelist")
+    assert f'<a href="{audit}?outcome__exact=sent&amp;source__exact=command' in detail
+    assert "Sent: 1</a>" in detail
+
+
+@pytest.mark.django_db
+def test_the_breakdown_links_to_the_batch_s_attempts(admin_client: Client) -> None:
+    batch = stopped_batch()
+    ResendAttempt.objects.record(email="a@example.com", source=Source.COMMAND, outcome="sent")
+    detail = admin_client.get(reverse("admin:betatel_reset_resendbatch_change", args=[batch.pk]))
+    link = re.search(r'<a href="([^"]+)">Sent: 1</a>', detail.content.decode())
+    assert link is not None
+    listing = admin_client.get(link.group(1).replace("&amp;", "&"))
+    assert listing.status_code == 200
+    assert list(listing.context["cl"].queryset.values_list("email", flat=True)) == [
+        "a@example.com"
+    ]
+
+
+@pytest.mark.django_db
+def test_pause_resume_and_cancel_from_the_admin(
+    admin_client: Client, locmem_backend: None
+) -> None:
+    batch = stopped_batch()
+    ResendBatch.objects.filter(pk=batch.pk).update(heartbeat_at=timezone.now())
+    # Still running (fresh progress): resuming is refused until it is paused.
+    assert "cannot be resumed now" in act(admin_client, "resume_batches", batch)
+    assert "Paused 1 bulk send" in act(admin_client, "pause_batches", batch)
+    batch.refresh_from_db()
+    assert batch.state == BatchState.PAUSED
+
+    message = act(admin_client, "resume_batches", batch)
+
+    assert message == f"Bulk send #{batch.pk} resumed: 3 sent, 0 failed, 1 in doubt, 0 remaining."
+    assert [r.email for r in locmem.outbox] == ["c@example.com", "d@example.com"]
+    batch.refresh_from_db()
+    assert batch.state == BatchState.FINISHED
+    assert "Cancelled 0 bulk sends" in act(admin_client, "cancel_batches", batch)
+
+
+@pytest.mark.django_db
+def test_a_cancelled_batch_stops_its_sender(locmem_backend: None) -> None:
+    batch = batches.create_batch([f"u{n}@example.com" for n in range(5)], source=Source.API)
+    assert batches.set_state(batch, BatchState.CANCELLED)
+    batches.run_batch(batch)
+    assert locmem.outbox == []
+    with pytest.raises(batches.NotResumable):
+        batches.take_over(ResendBatch.objects.get(pk=batch.pk))
+
+
+@pytest.mark.django_db
+def test_batch_actions_need_the_resend_permission(client: Client) -> None:
+    staff = User.objects.create_user("staff", password="pw", is_staff=True)
+    grant(staff, "betatel_reset.view_resendbatch")
+    client.force_login(staff)
+    batch = stopped_batch()
+    page = client.get(reverse("admin:betatel_reset_resendbatch_changelist"))
+    assert page.status_code == 200
+    assert "resume_batches" not in page.content.decode()
+    act(client, "cancel_batches", batch)
+    batch.refresh_from_db()
+    assert batch.state == BatchState.RUNNING

@@ -9,11 +9,11 @@ explicit "may have been sent" (``in_flight``, then ``in_doubt`` once someone
 resumes the batch) instead of a silent gap. Every send still goes through
 :func:`~betatel_reset.services.resend_reset_email`, which writes its audit row.
 
-Betatel's 429 pauses the whole batch: this process's threads through a shared
-pacer, other processes through the cache (its ``Retry-After``, under a key per
-batch) and the batch row. A wait longer than ``BULK_MAX_RETRY_WAIT`` is not
-waited out: the batch is marked paused with the time it may resume, and the
-address Betatel refused goes back to pending.
+Betatel's 429 pauses the whole batch: this process's threads and the other
+processes of the batch through :mod:`betatel_reset.pacing`, and the batch row.
+A wait longer than ``BULK_MAX_RETRY_WAIT`` is not waited out: the batch is
+marked paused with the time it may resume, and the address Betatel refused
+goes back to pending. Resuming is :mod:`betatel_reset.resuming`.
 """
 
 from __future__ import annotations
@@ -27,23 +27,19 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, Max, QuerySet
+from django.db.models import Count
 from django.utils import timezone
 
 from . import texts
 from .bulk import DEFAULT_RETRY_WAIT, BulkSummary, _usable_concurrency, chunked, run_bounded
-from .cache import CacheDown, reaching
 from .choices import AddressState, BatchState, Outcome, Source
 from .conf import app_settings
 from .exceptions import BetatelResetError, CircuitOpen, ConfigurationError, UpstreamRateLimited
-from .models import BatchAddress, ResendAttempt, ResendBatch
+from .models import BatchAddress, ResendBatch
+from .pacing import CONTROL_EVERY, BatchPacer
 from .services import resend_reset_email
 
 logger = logging.getLogger(__name__)
-
-#: Seconds between two looks at the batch row (paused or cancelled elsewhere?)
-#: and two heartbeats written to it, per process.
-CONTROL_EVERY = 1.0
 #: Addresses written or read per query.
 PAGE = 500
 
@@ -136,45 +132,6 @@ def describe(batch: ResendBatch, found: Progress | None = None) -> str:
         texts.format("outcome_count", outcome=Outcome(o).label, count=n) for o, n in failures
     )
     return texts.format("batch_summary_failures", failures=details, **values)
-
-
-def pausing_key(batch_id: int) -> str:
-    return f"betatel_reset:batch:{batch_id}:resume_at"
-
-
-class BatchPacer:
-    """After a 429, no thread of this process nor any process of the batch
-    sends before the ``Retry-After`` ends (the cache carries it across
-    processes; without the cache, each process still keeps its own pace)."""
-
-    def __init__(self, batch_id: int) -> None:
-        self.key = pausing_key(batch_id)
-        self._resume_at = 0.0
-        self._lock = threading.Lock()
-
-    def pause(self, seconds: float) -> None:
-        until = time.time() + seconds
-        with self._lock:
-            self._resume_at = max(self._resume_at, until)
-        try:
-            with reaching("pausing a batch") as cache:
-                cache.set(self.key, until, timeout=int(seconds) + 1)
-        except CacheDown:
-            pass
-
-    def delay(self) -> float:
-        shared = 0.0
-        try:
-            with reaching("pausing a batch") as cache:
-                shared = float(cache.get(self.key) or 0.0)
-        except CacheDown:
-            pass
-        with self._lock:
-            return max(self._resume_at, shared) - time.time()
-
-    def wait(self, stop: threading.Event) -> None:
-        while not stop.is_set() and (delay := self.delay()) > 0:
-            stop.wait(min(delay, CONTROL_EVERY))
 
 
 class _Control:
@@ -374,123 +331,6 @@ def send_now(
         summary.add(address, Outcome.UPSTREAM_RATE_LIMITED)
     summary.batch_id = batch.pk
     return summary
-
-
-def recover_stale_chunks(batch_id: int, **options: Any) -> int:
-    """Finish the chunks of a batch whose worker stopped reporting progress:
-    started, not finished, and none of its addresses changed for
-    ``BULK_STALE_AFTER`` seconds. Its addresses still in flight become in
-    doubt and its pending ones are sent; each is claimed as usual, so none is
-    sent twice even if that worker was only slow. Returns how many chunks
-    were taken over."""
-    cutoff = timezone.now() - datetime.timedelta(seconds=app_settings.BULK_STALE_AFTER)
-    rows = BatchAddress.objects.filter(batch_id=batch_id)
-    unfinished = rows.filter(state__in=(AddressState.PENDING, AddressState.IN_FLIGHT))
-    stalled = (
-        rows.exclude(state=AddressState.PENDING)
-        .order_by()
-        .values("chunk")
-        .annotate(last=Max("updated_at"))
-        .filter(last__lt=cutoff, chunk__in=unfinished.values("chunk"))
-        .values_list("chunk", flat=True)
-    )
-    taken = 0
-    for chunk in list(stalled):
-        batch = ResendBatch.objects.get(pk=batch_id)
-        if batch.state != BatchState.RUNNING:
-            break
-        logger.warning(
-            "Batch %s: taking over chunk %s, which stopped making progress", batch_id, chunk
-        )
-        settle_in_flight(rows.filter(chunk=chunk, updated_at__lt=cutoff), batch.source)
-        run_batch(batch, chunk=chunk, **options)
-        taken += 1
-    return taken
-
-
-#: Audited outcomes that mean Betatel did not send: the address may be sent again.
-NOT_SENT = (Outcome.UPSTREAM_RATE_LIMITED, Outcome.CIRCUIT_OPEN, Outcome.MISCONFIGURED)
-
-
-def settle_in_flight(in_flight: QuerySet[BatchAddress], source: str) -> None:
-    """Addresses found in flight whose process stopped: where the audit trail
-    knows how the send ended (the process died after writing it, before the
-    ledger), take that outcome; Betatel's refusals go back to pending; the
-    rest are in doubt."""
-    for address in in_flight.filter(state=AddressState.IN_FLIGHT):
-        attempt = (
-            ResendAttempt.objects.filter(
-                email=address.email, source=source, created_at__gte=address.updated_at
-            )
-            .order_by("-created_at", "-id")
-            .first()
-        )
-        if attempt is None or attempt.outcome == Outcome.UNCERTAIN:
-            state, outcome = AddressState.IN_DOUBT, ""
-        elif attempt.outcome in NOT_SENT:
-            state, outcome = AddressState.PENDING, ""
-        else:
-            state, outcome = AddressState.DONE, attempt.outcome
-        BatchAddress.objects.filter(pk=address.pk, state=AddressState.IN_FLIGHT).update(
-            state=state, outcome=outcome
-        )
-
-
-class NotResumable(Exception):
-    """The batch cannot be resumed now; the message says why."""
-
-
-def resumable_batch(batch_id: int | None) -> ResendBatch:
-    """The batch ``batch_id``, or the most recent one that has not ended."""
-    batches = ResendBatch.objects.all()
-    if batch_id is None:
-        batch = batches.exclude(state__in=ENDED).order_by("-created_at", "-id").first()
-        if batch is None:
-            raise NotResumable("No unfinished batch to resume.")
-        return batch
-    found = batches.filter(pk=batch_id).first()
-    if found is None:
-        raise NotResumable(f"No batch #{batch_id}.")
-    return found
-
-
-def take_over(batch: ResendBatch, *, resend_in_doubt: bool = False) -> list[str]:
-    """Prepare ``batch`` to be resumed by this process; returns the addresses
-    in doubt (in flight when their process stopped).
-
-    Refused for a batch that has ended, that another process is still sending
-    (progress in the last ``BULK_STALE_AFTER`` seconds), or whose
-    ``Retry-After`` has not ended yet. In-doubt addresses stay unsent unless
-    ``resend_in_doubt``: Betatel may have sent them an email already.
-    """
-    if batch.state in ENDED:
-        raise NotResumable(f"Batch #{batch.pk} is {batch.get_state_display().lower()}.")
-    now = timezone.now()
-    if batch.resume_after and batch.resume_after > now:
-        raise NotResumable(
-            f"Batch #{batch.pk} is paused by Betatel's 429 until "
-            f"{batch.resume_after:%Y-%m-%d %H:%M:%S %Z}."
-        )
-    stale = now - datetime.timedelta(seconds=app_settings.BULK_STALE_AFTER)
-    if batch.state == BatchState.RUNNING and batch.heartbeat_at and batch.heartbeat_at > stale:
-        raise NotResumable(
-            f"Batch #{batch.pk} is still being sent (progress in the last "
-            f"{app_settings.BULK_STALE_AFTER:g} s); pause it first, or wait."
-        )
-    addresses = BatchAddress.objects.filter(batch=batch)
-    settle_in_flight(addresses, batch.source)
-    in_doubt = list(
-        addresses.filter(state=AddressState.IN_DOUBT)
-        .order_by("id")
-        .values_list("email", flat=True)
-    )
-    if resend_in_doubt:
-        addresses.filter(state=AddressState.IN_DOUBT).update(state=AddressState.PENDING)
-    ResendBatch.objects.filter(pk=batch.pk).update(
-        state=BatchState.RUNNING, heartbeat_at=now, resume_after=None, detail=""
-    )
-    batch.refresh_from_db()
-    return in_doubt
 
 
 def set_state(batch: ResendBatch, state: BatchState) -> bool:

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
 
-from . import batches
+from . import batches, resuming
 from .bulk import BulkSummary, TaskFailed
 from .choices import AddressState, BatchState, Source
 from .conf import app_settings
@@ -109,7 +109,7 @@ def send_batch_chunk(batch_id: int, chunk: int) -> dict[str, Any]:
     options: dict[str, Any] = {"concurrency": app_settings.TASK_CONCURRENCY}
     result = batches.run_batch(batch, chunk=chunk, **options)
     if result.paused_until is None:
-        batches.recover_stale_chunks(batch_id, **options)
+        resuming.recover_stale_chunks(batch_id, **options)
     return {"outcomes": dict(result.outcomes)}
 
 

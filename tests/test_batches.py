@@ -23,7 +23,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from betatel_reset import batches
+from betatel_reset import batches, resuming
 from betatel_reset.backends import locmem
 from betatel_reset.choices import AddressState, BatchState, Outcome, Source
 from betatel_reset.models import BatchAddress, ResendAttempt, ResendBatch
@@ -358,8 +358,8 @@ def test_a_cancelled_batch_stops_its_sender(locmem_backend: None) -> None:
     assert batches.set_state(batch, BatchState.CANCELLED)
     batches.run_batch(batch)
     assert locmem.outbox == []
-    with pytest.raises(batches.NotResumable):
-        batches.take_over(ResendBatch.objects.get(pk=batch.pk))
+    with pytest.raises(resuming.NotResumable):
+        resuming.take_over(ResendBatch.objects.get(pk=batch.pk))
 
 
 @pytest.mark.django_db

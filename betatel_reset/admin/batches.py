@@ -15,11 +15,11 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
 from .. import batches, texts
-from ..batches import NotResumable
 from ..choices import BatchState, Outcome
 from ..conf import app_settings
 from ..exceptions import ConfigurationError
 from ..models import ResendBatch
+from ..resuming import NotResumable, take_over
 from .permissions import has_send_reset_email_permission
 
 
@@ -108,7 +108,7 @@ class ResendBatchAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # not gener
         in the request on an immediate task backend, else queued by chunk."""
         for batch in queryset:
             try:
-                batches.take_over(batch)
+                take_over(batch)
             except NotResumable:
                 note = texts.format("batch_not_resumable", batch=batch.pk)
                 self.message_user(request, note, messages.WARNING)

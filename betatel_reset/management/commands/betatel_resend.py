@@ -27,19 +27,12 @@ from typing import Any, TextIO
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from betatel_reset.addresses import clean_address, unique_addresses
-from betatel_reset.batches import (
-    NotResumable,
-    create_batch,
-    describe,
-    progress,
-    resumable_batch,
-    run_batch,
-    take_over,
-)
+from betatel_reset.batches import create_batch, describe, progress, run_batch
 from betatel_reset.choices import Outcome, Source
 from betatel_reset.conf import app_settings
 from betatel_reset.exceptions import ConfigurationError, InvalidAddress
 from betatel_reset.models import ResendBatch
+from betatel_reset.resuming import NotResumable, resumable_batch, take_over
 
 
 def positive_int(value: str) -> int:

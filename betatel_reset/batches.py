@@ -36,7 +36,7 @@ from .choices import AddressState, BatchState, Outcome, Source
 from .conf import app_settings
 from .exceptions import BetatelResetError, CircuitOpen, ConfigurationError, UpstreamRateLimited
 from .models import BatchAddress, ResendBatch
-from .pacing import CONTROL_EVERY, BatchPacer
+from .pacing import CONTROL_EVERY, BatchPacer, SharedRate
 from .services import resend_reset_email
 
 logger = logging.getLogger(__name__)
@@ -181,6 +181,7 @@ def run_batch(
     result = RunResult()
     stop = threading.Event()
     pacer = BatchPacer(batch.pk)
+    rate = SharedRate(app_settings.BULK_RATE)
     control = _Control(batch.pk, stop)
     lock = threading.Lock()
     actor = batch.started_by
@@ -189,10 +190,13 @@ def run_batch(
     def send(address: BatchAddress) -> None:
         control.check()
         pacer.wait(stop)
+        rate.wait(stop)
         if stop.is_set() or not _claim(address):
             return
         attempt = 0
         while True:
+            if attempt:
+                rate.wait(stop)
             try:
                 resend_reset_email(address.email, source=source, actor=actor)
             except (UpstreamRateLimited, CircuitOpen) as exc:

@@ -3,6 +3,7 @@
 :class:`BatchPacer` carries a 429's ``Retry-After`` through the cache
 (``CACHE_ALIAS``, Redis in production) so that no worker of the batch sends
 before it ends. Without the cache each process still keeps its own pace.
+:class:`SharedRate` keeps all workers of all batches within ``BULK_RATE``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import threading
 import time
 
 from .cache import CacheDown, reaching
+from .exceptions import ConfigurationError
+from .ratelimit import parse_rate
 
 #: Seconds between two looks at the batch row (paused or cancelled elsewhere?)
 #: and two heartbeats written to it, per process; also the longest a paced
@@ -55,3 +58,69 @@ class BatchPacer:
     def wait(self, stop: threading.Event) -> None:
         while not stop.is_set() and (delay := self.delay()) > 0:
             stop.wait(min(delay, CONTROL_EVERY))
+
+
+class SharedRate:
+    """``BULK_RATE``: sends per period for all workers of all batches together.
+
+    Counted in fixed windows of the period (``"20/s"``: each second) with the
+    cache's atomic increment, so N workers on M machines sharing Redis never
+    exceed it within a window; the k-th send of a window leaves at its slot,
+    k periods/limit into it, so they are spread evenly rather than sent in a
+    burst. A sender over the limit waits for the next window. Should
+    the cache be unreachable, each process keeps the whole
+    rate to itself, one send every ``period / limit`` seconds.
+    """
+
+    def __init__(self, text: str | None) -> None:
+        self.rate = parse_rate(text) if text else None
+        if self.rate is not None and self.rate.limit < 1:
+            raise ConfigurationError("BETATEL_RESET['BULK_RATE'] must allow at least one send.")
+        self._lock = threading.Lock()
+        self._next_local = 0.0
+
+    def wait(self, stop: threading.Event) -> None:
+        """Return once a send may leave (at once without ``BULK_RATE``)."""
+        rate = self.rate
+        while rate is not None and not stop.is_set():
+            now = time.time()
+            window = int(now // rate.period)
+            try:
+                count = self._count(f"{KEY_PREFIX}:{rate.period}:{window}", rate.period)
+            except CacheDown:
+                self._wait_locally(stop, rate.period / rate.limit)
+                return
+            if count <= rate.limit:
+                # The k-th send of a window leaves at its slot, k periods/limit
+                # into it: spread evenly, and never together with the next
+                # window's. A slot already past by more than half that interval
+                # (a sender who arrived late in the window) is given up.
+                interval = rate.period / rate.limit
+                late = time.time() - (window * rate.period + (count - 1) * interval)
+                if late <= interval / 2:
+                    stop.wait(max(0.0, -late))
+                    return
+                continue
+            stop.wait((window + 1) * rate.period - now)
+
+    def _count(self, key: str, period: int) -> int:
+        timeout = period + 60
+        with reaching("the bulk send rate") as cache:
+            if cache.add(key, 1, timeout):
+                return 1
+            try:
+                return int(cache.incr(key))
+            except ValueError:  # expired between add and incr
+                cache.add(key, 0, timeout)
+                return int(cache.incr(key))
+
+    def _wait_locally(self, stop: threading.Event, interval: float) -> None:
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next_local)
+            self._next_local = start + interval
+        stop.wait(start - now)
+
+
+#: Prefix of the cache keys counting ``BULK_RATE``'s windows.
+KEY_PREFIX = "betatel_reset:bulk_rate"

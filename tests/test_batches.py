@@ -4,6 +4,7 @@ without sending anything twice, and Betatel's 429 pausing the whole batch."""
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import re
 import signal
@@ -31,7 +32,8 @@ from betatel_reset.testing import Behaviour, FakeBetatelServer
 from tests.support.fake_betatel import FAKE_BETATEL_TOKEN
 
 from .conftest import grant
-from .support.real_services import ROOT, in_django
+from .support.process_barrier import ProcessBarrier
+from .support.real_services import ROOT, in_django, require_services, scratch_database
 
 User = get_user_model()
 
@@ -374,3 +376,55 @@ def test_batch_actions_need_the_resend_permission(client: Client) -> None:
     act(client, "cancel_batches", batch)
     batch.refresh_from_db()
     assert batch.state == BatchState.RUNNING
+
+
+def test_two_workers_share_bulk_rate() -> None:
+    """Two worker processes, released together, each with more to send than
+    the rate allows: together they never make more than ``BULK_RATE``
+    requests in any second, counted where they arrive."""
+    require_services()
+    # 200 ms between sends: room for a loaded machine's jitter between the
+    # moment a send is let through and the moment it reaches the server.
+    limit, each = 5, 12
+    with (
+        scratch_database() as env,
+        FakeBetatelServer(token="fake-token-for-tests") as betatel,
+        ProcessBarrier() as barrier,
+    ):
+        env = {
+            **env,
+            "BETATEL_IT_API_URL": betatel.url,
+            "BETATEL_IT_BULK_RATE": f"{limit}/s",
+            "BETATEL_IT_BARRIER": barrier.address,
+        }
+        workers = [
+            subprocess.Popen(
+                [sys.executable, "-m", "tests.support.bulk_rate_worker", name, str(each)],
+                env=env,
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for name in ("one", "two")
+        ]
+        try:
+            barrier.release(workers)
+            outputs = [worker.communicate(timeout=60) for worker in workers]
+        finally:
+            for worker in workers:
+                worker.kill()
+                worker.wait(timeout=10)
+        assert [w.returncode for w in workers] == [0, 0], [err[-2000:] for _, err in outputs]
+        assert [json.loads(out) for out, _ in outputs] == [{"sent": each}, {"sent": each}]
+        per_second = Counter(int(r.received_at) for r in betatel.requests)
+        assert sum(per_second.values()) == 2 * each
+        assert max(per_second.values()) <= limit, sorted(per_second.items())
+        # Both workers sent in the busiest seconds: the limit is shared, not per worker.
+        busiest = max(per_second, key=lambda s: per_second[s])
+        senders = {
+            r.json["email"].split("-")[0]
+            for r in betatel.requests
+            if int(r.received_at) == busiest
+        }
+        assert senders == {"one", "two"}

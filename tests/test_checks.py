@@ -132,6 +132,7 @@ BAD_VALUES = [
     # Rates.
     pytest.param("RATE_LIMIT_EMAIL", 3, "betatel_reset.E004", id="RATE_LIMIT_EMAIL-an-int"),
     pytest.param("RATE_LIMIT_IP", "20/0h", "betatel_reset.E004", id="RATE_LIMIT_IP-no-period"),
+    pytest.param("BULK_RATE", "20/0s", E007, id="BULK_RATE-no-period"),
     # Paths, URLs, names.
     pytest.param("CA_BUNDLE", "/nonexistent/ca.pem", "betatel_reset.E008", id="CA_BUNDLE-missing"),
     pytest.param("API_URL", "https://user:secret@api.betatel.com", E007, id="API_URL-credentials"),

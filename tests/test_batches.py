@@ -428,3 +428,76 @@ def test_two_workers_share_bulk_rate() -> None:
             if int(r.received_at) == busiest
         }
         assert senders == {"one", "two"}
+
+
+RQ_LEDGER = """
+import django_rq
+from betatel_reset.models import BatchAddress, ResendBatch
+batch = ResendBatch.objects.order_by("-id").first()
+print(json.dumps({
+    "batch": batch.state if batch else None,
+    "addresses": {a.email: a.state for a in BatchAddress.objects.all()},
+}))
+"""
+
+
+def test_two_rq_workers_one_killed_finish_the_batch_once() -> None:
+    """django-tasks-rq on the real Redis: two RQ workers drain one batch; one
+    is SIGKILLed mid-chunk. The other takes over its chunk once it has made
+    no progress for BULK_STALE_AFTER: every address reaches Betatel once,
+    except those in flight at the kill (in doubt, at most the concurrency)."""
+    require_services()
+    pytest.importorskip("django_tasks_rq")
+    addresses = [f"rq{n:02}@example.com" for n in range(30)]
+    with (
+        scratch_database() as env,
+        FakeBetatelServer(token="fake-token-for-tests", latency=0.3) as betatel,
+    ):
+        env = {
+            **env,
+            "DJANGO_SETTINGS_MODULE": "tests.support.settings.tasks_rq",
+            "BETATEL_IT_API_URL": betatel.url,
+            "BETATEL_IT_STALE_AFTER": "1",
+        }
+        queued = in_django(
+            "import django_rq\n"
+            "from betatel_reset.tasks import enqueue_in_chunks\n"
+            "django_rq.get_queue('default').empty()\n"
+            f"print(enqueue_in_chunks({addresses!r}, source='task', actor=None).tasks)\n",
+            env,
+        )
+        assert queued == 10
+        worker = [
+            sys.executable, "-m", "django", "rqworker", "default",
+            "--job-class", "django_tasks_rq.Job",
+            "--worker-class", "rq.worker.SimpleWorker",  # the job runs in the process killed
+        ]  # fmt: skip
+        doomed, survivor = (
+            subprocess.Popen(
+                [*worker, "--name", f"betatel-{name}-{os.getpid()}"],
+                env=env,
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for name in ("doomed", "survivor")
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while len(betatel.requests) < 8:
+                assert time.monotonic() < deadline, "the workers never got going"
+                time.sleep(0.01)
+            doomed.send_signal(signal.SIGKILL)
+            doomed.wait(timeout=10)
+            while (state := in_django(RQ_LEDGER, env))["batch"] != "finished":
+                assert time.monotonic() < deadline, state
+                time.sleep(0.5)
+        finally:
+            for proc in (doomed, survivor):
+                proc.kill()
+                proc.wait(timeout=10)
+        in_doubt = {a for a, s in state["addresses"].items() if s == "in_doubt"}
+        assert len(in_doubt) <= 2  # TASK_CONCURRENCY of the killed worker
+        received = Counter(r.json["email"] for r in betatel.requests)
+        assert all(received[a] == 1 for a in set(addresses) - in_doubt), received
+        assert all(received[a] <= 1 for a in in_doubt)

@@ -27,7 +27,7 @@ from pathlib import Path
 from bench.harness import PYTHON, ROOT, child_env
 from bench.report import fill
 
-BENCHMARKS = ["client", "server", "bulk", "profile_post", "load", "admin_bulk"]
+BENCHMARKS = ["client", "server", "bulk", "profile_post", "load", "admin_bulk", "ledger"]
 PAGE = ROOT / "docs" / "benchmarks.md"
 
 

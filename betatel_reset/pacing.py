@@ -28,11 +28,16 @@ def pausing_key(batch_id: int) -> str:
 class BatchPacer:
     """After a 429, no thread of this process nor any process of the batch
     sends before the ``Retry-After`` ends (the cache carries it across
-    processes; without the cache, each process still keeps its own pace)."""
+    processes; without the cache, each process still keeps its own pace).
+    Another process's pause is read from the cache at most every
+    ``READ_EVERY`` seconds, not before every send."""
+
+    READ_EVERY = 0.1
 
     def __init__(self, batch_id: int) -> None:
         self.key = pausing_key(batch_id)
         self._resume_at = 0.0
+        self._read_at = float("-inf")
         self._lock = threading.Lock()
 
     def pause(self, seconds: float) -> None:
@@ -46,14 +51,20 @@ class BatchPacer:
             pass
 
     def delay(self) -> float:
-        shared = 0.0
-        try:
-            with reaching("pausing a batch") as cache:
-                shared = float(cache.get(self.key) or 0.0)
-        except CacheDown:
-            pass
         with self._lock:
-            return max(self._resume_at, shared) - time.time()
+            read = time.monotonic() - self._read_at >= self.READ_EVERY
+            if read:
+                self._read_at = time.monotonic()
+        if read:
+            try:
+                with reaching("pausing a batch") as cache:
+                    shared = float(cache.get(self.key) or 0.0)
+            except CacheDown:
+                shared = 0.0
+            with self._lock:
+                self._resume_at = max(self._resume_at, shared)
+        with self._lock:
+            return self._resume_at - time.time()
 
     def wait(self, stop: threading.Event) -> None:
         while not stop.is_set() and (delay := self.delay()) > 0:

@@ -501,3 +501,16 @@ def test_two_rq_workers_one_killed_finish_the_batch_once() -> None:
         received = Counter(r.json["email"] for r in betatel.requests)
         assert all(received[a] == 1 for a in set(addresses) - in_doubt), received
         assert all(received[a] <= 1 for a in in_doubt)
+
+
+def test_a_429_in_one_worker_pauses_the_others_through_the_cache() -> None:
+    """Two pacers of one batch (as in two processes sharing Redis): one's
+    pause reaches the other through the cache; another batch is not paused."""
+    from betatel_reset.pacing import BatchPacer
+
+    one, other, elsewhere = BatchPacer(7), BatchPacer(7), BatchPacer(8)
+    other.delay()  # read the cache once before the pause, as a running worker has
+    time.sleep(BatchPacer.READ_EVERY)
+    one.pause(30)
+    assert 29 < other.delay() <= 30
+    assert elsewhere.delay() <= 0

@@ -27,7 +27,16 @@ from pathlib import Path
 from bench.harness import PYTHON, ROOT, child_env
 from bench.report import fill
 
-BENCHMARKS = ["client", "server", "bulk", "profile_post", "load", "admin_bulk", "delivery"]
+BENCHMARKS = [
+    "client",
+    "server",
+    "bulk",
+    "profile_post",
+    "load",
+    "admin_bulk",
+    "delivery",
+    "ledger",
+]
 PAGE = ROOT / "docs" / "benchmarks.md"
 
 

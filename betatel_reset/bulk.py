@@ -61,6 +61,8 @@ class BulkSummary:
 
     outcomes: Counter[str] = field(default_factory=Counter)
     failed_addresses: list[str] = field(default_factory=list)
+    #: The batch these sends were recorded in (:mod:`betatel_reset.batches`).
+    batch_id: int | None = None
 
     @property
     def sent(self) -> int:
@@ -106,6 +108,7 @@ class BulkSummary:
             "failed": self.failed,
             "outcomes": dict(self.outcomes),
             "failed_addresses": list(self.failed_addresses),
+            "batch_id": self.batch_id,
         }
 
     @classmethod
@@ -113,6 +116,7 @@ class BulkSummary:
         return cls(
             outcomes=Counter(data.get("outcomes", {})),
             failed_addresses=list(data.get("failed_addresses", [])),
+            batch_id=data.get("batch_id"),
         )
 
 

@@ -30,3 +30,28 @@ class Outcome(models.TextChoices):
     #: Accepted by a public page with DELIVERY = "queued"; a task replaces it
     #: with the outcome. Still queued minutes later: no worker has sent it.
     QUEUED = "queued", _("Queued, not sent yet")
+
+
+class BatchState(models.TextChoices):
+    """Where a bulk send stands as a whole."""
+
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    PAUSED = "paused", _("Paused")
+    FINISHED = "finished", _("Finished")
+    CANCELLED = "cancelled", _("Cancelled")
+    FAILED = "failed", _("Failed")
+
+
+class AddressState(models.TextChoices):
+    """Where one address of a batch stands.
+
+    ``IN_FLIGHT`` is written before the request leaves and replaced by ``DONE``
+    once its outcome is known; an address found in flight after its process
+    died becomes ``IN_DOUBT``: Betatel may have sent the email.
+    """
+
+    PENDING = "pending", _("Not sent yet")
+    IN_FLIGHT = "in_flight", _("Being sent")
+    DONE = "done", _("Done")
+    IN_DOUBT = "in_doubt", _("In doubt")

@@ -179,6 +179,8 @@ class AppSettings:
     TASK_CONCURRENCY = Setting(4, POSITIVE_COUNT)
     BULK_RETRIES = Setting(3, COUNT)
     BULK_MAX_RETRY_WAIT = Setting(60.0, WAIT_SECONDS)
+    BULK_STALE_AFTER = Setting(60.0, SECONDS)
+    BULK_RATE = Setting(None, RATE)
     # Wording: overrides of betatel_reset.texts, by key (checked by E006).
     MESSAGES = Setting({}, TEXTS)
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from .bulk import BulkSummary, send_many
+from .batches import send_now
+from .bulk import BulkSummary
 from .choices import Source
 from .conf import app_settings
 
@@ -57,8 +58,13 @@ def dispatch(addresses: Sequence[str], *, source: Source, actor: Any) -> Dispatc
     """
     tasks = _tasks_module()
     if tasks is None:
-        summary = send_many(
-            addresses, source=source, actor=actor, concurrency=app_settings.INLINE_CONCURRENCY
+        summary = send_now(
+            addresses,
+            source=source,
+            actor=actor,
+            concurrency=app_settings.INLINE_CONCURRENCY,
+            retries=0,
+            max_retry_wait=0.0,
         )
         return Dispatched(count=len(addresses), summary=summary)
     if tasks.backend_is_immediate():

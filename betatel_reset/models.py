@@ -9,7 +9,7 @@ from django.db import ProgrammingError, connections, models, router
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .choices import Outcome, Source
+from .choices import AddressState, BatchState, Outcome, Source
 from .conf import app_settings
 
 #: Prefixed to the INSERT on PostgreSQL: that one implicit transaction commits
@@ -167,3 +167,65 @@ class ResendAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.email} ({self.get_outcome_display()})"
+
+
+class ResendBatch(models.Model):
+    """One bulk send: who started it, from where, when, and where it stands.
+
+    Its addresses are :class:`BatchAddress` rows; the counts per outcome are
+    computed from them (:func:`betatel_reset.batches.progress`). Removed with
+    the audit trail by ``manage.py betatel_prune`` once it has ended.
+    """
+
+    created_at = models.DateTimeField(_("started"), default=timezone.now, db_index=True)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    source = models.CharField(_("source"), max_length=16, choices=Source.choices)
+    state = models.CharField(
+        _("state"), max_length=16, choices=BatchState.choices, default=BatchState.QUEUED
+    )
+    total = models.PositiveIntegerField(_("addresses"), default=0)
+    #: Last sign of life of a process sending it (see ``BULK_STALE_AFTER``).
+    heartbeat_at = models.DateTimeField(_("last progress"), null=True, blank=True)
+    #: When Betatel's ``Retry-After`` ends, for a batch it paused.
+    resume_after = models.DateTimeField(_("may resume after"), null=True, blank=True)
+    detail = models.CharField(_("detail"), max_length=255, blank=True)
+
+    class Meta:
+        verbose_name = _("bulk send")
+        verbose_name_plural = _("bulk sends")
+        ordering = ["-created_at", "-id"]
+        default_permissions = ("view", "change")
+
+    def __str__(self) -> str:
+        return f"#{self.pk} ({self.get_state_display()})"
+
+
+class BatchAddress(models.Model):
+    """One address of a batch: only what resuming and the admin need."""
+
+    batch = models.ForeignKey(ResendBatch, on_delete=models.CASCADE, related_name="addresses")
+    email = models.EmailField(_("address"), max_length=254)
+    #: Which queued task sends it (0 when one process sends the whole batch).
+    chunk = models.PositiveIntegerField(_("chunk"), default=0)
+    state = models.CharField(
+        _("state"), max_length=16, choices=AddressState.choices, default=AddressState.PENDING
+    )
+    outcome = models.CharField(_("outcome"), max_length=32, choices=Outcome.choices, blank=True)
+    updated_at = models.DateTimeField(_("updated"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("batch address")
+        verbose_name_plural = _("batch addresses")
+        ordering = ["id"]
+        default_permissions = ()
+        indexes = [models.Index(fields=["batch", "state", "chunk"], name="betatel_batch_state")]
+
+    def __str__(self) -> str:
+        return f"{self.email} ({self.get_state_display()})"

@@ -28,16 +28,18 @@ rather than losing them after the admin was told they were queued.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
 
-from .bulk import BulkSummary, TaskFailed, chunked, send_many
-from .choices import Source
+from . import batches, resuming
+from .bulk import BulkSummary, TaskFailed
+from .choices import AddressState, BatchState, Source
 from .conf import app_settings
 from .exceptions import ConfigurationError
+from .models import BatchAddress, ResendBatch
 
 if TYPE_CHECKING:
     from django.tasks import TaskResult, TaskResultStatus, task, task_backends
@@ -60,9 +62,11 @@ __all__ = [
     "TaskFailed",
     "actor_reference",
     "backend_is_immediate",
+    "enqueue_batch",
     "enqueue_in_chunks",
     "get_task_backend",
     "run_now",
+    "send_batch_chunk",
     "send_reset_emails",
 ]
 
@@ -82,15 +86,31 @@ def send_reset_emails(
     ``wait_out_rate_limits`` is false, an address Betatel answers with 429 is
     retried after its ``Retry-After`` (``BULK_RETRIES``, ``BULK_MAX_RETRY_WAIT``).
     """
-    summary = send_many(
+    summary = batches.send_now(
         addresses,
         source=Source(source),
         actor=_load_actor(actor_id),
         concurrency=concurrency or app_settings.TASK_CONCURRENCY,
         retries=app_settings.BULK_RETRIES if wait_out_rate_limits else 0,
-        max_retry_wait=app_settings.BULK_MAX_RETRY_WAIT,
+        max_retry_wait=app_settings.BULK_MAX_RETRY_WAIT if wait_out_rate_limits else 0.0,
     )
     return summary.as_dict()
+
+
+@task()
+def send_batch_chunk(batch_id: int, chunk: int) -> dict[str, Any]:
+    """Send chunk ``chunk`` of batch ``batch_id`` (:mod:`betatel_reset.batches`),
+    then take over any chunk of the batch whose worker stopped reporting
+    progress for ``BULK_STALE_AFTER`` seconds. Returns what this task sent,
+    by outcome."""
+    batch = ResendBatch.objects.filter(pk=batch_id).first()
+    if batch is None:  # pruned, or deleted by an admin
+        return {"outcomes": {}}
+    options: dict[str, Any] = {"concurrency": app_settings.TASK_CONCURRENCY}
+    result = batches.run_batch(batch, chunk=chunk, **options)
+    if result.paused_until is None:
+        resuming.recover_stale_chunks(batch_id, **options)
+    return {"outcomes": dict(result.outcomes)}
 
 
 def actor_reference(user: Any) -> int | str | None:
@@ -156,28 +176,53 @@ class Queued:
     tasks: int
     addresses: int
     not_queued: int
+    batch_id: int | None = None
 
 
 def enqueue_in_chunks(addresses: Sequence[str], *, source: Source, actor: Any) -> Queued:
-    """Queue ``addresses`` as tasks of ``TASK_CHUNK_SIZE`` on ``TASK_BACKEND``.
+    """Record ``addresses`` as a queued batch and queue one task per
+    ``TASK_CHUNK_SIZE`` of them on ``TASK_BACKEND``.
 
     Stops at the first chunk the queue refuses (logged with its error): what
-    was queued stays queued, and the result counts the rest as not queued.
+    was queued stays queued, the rest is taken out of the batch (so resuming
+    it never sends what the admin was told was not queued), and the result
+    counts it as not queued.
     """
-    queued_task = send_reset_emails.using(backend=app_settings.TASK_BACKEND)
-    actor_id = actor_reference(actor)
-    tasks = done = 0
-    for chunk in chunked(addresses, app_settings.TASK_CHUNK_SIZE):
+    size = app_settings.TASK_CHUNK_SIZE
+    batch = batches.create_batch(
+        addresses, source=source, actor=actor, chunk_size=size, state=BatchState.QUEUED
+    )
+    tasks = _enqueue_chunks(batch, range(-(-batch.total // size)))
+    done = min(tasks * size, batch.total)
+    if done < batch.total:
+        BatchAddress.objects.filter(batch=batch, chunk__gte=tasks).delete()
+        ResendBatch.objects.filter(pk=batch.pk).update(total=done)
+    return Queued(tasks=tasks, addresses=done, not_queued=batch.total - done, batch_id=batch.pk)
+
+
+def enqueue_batch(batch: ResendBatch) -> int:
+    """Queue a task for each chunk of ``batch`` with addresses left to send
+    (resuming it); returns how many were queued before any refusal."""
+    pending = batch.addresses.filter(state=AddressState.PENDING).order_by("chunk")
+    return _enqueue_chunks(batch, list(pending.values_list("chunk", flat=True).distinct()))
+
+
+def _enqueue_chunks(batch: ResendBatch, chunks: Iterable[int]) -> int:
+    """Queue ``send_batch_chunk`` for each of ``chunks``, stopping at the
+    first the queue refuses (logged); returns how many were queued."""
+    queued_task = send_batch_chunk.using(backend=app_settings.TASK_BACKEND)
+    tasks = 0
+    for chunk in chunks:
         try:
-            queued_task.enqueue(chunk, source=str(source), actor_id=actor_id)
+            queued_task.enqueue(batch.pk, chunk)
         except Exception:
             logger.exception(
-                "The task queue refused a chunk of %d addresses; %d of %d were queued",
-                len(chunk),
-                done,
-                len(addresses),
+                "The task queue refused chunk %d of batch %s; %d of %d addresses were queued",
+                chunk,
+                batch.pk,
+                min(tasks * app_settings.TASK_CHUNK_SIZE, batch.total),
+                batch.total,
             )
             break
         tasks += 1
-        done += len(chunk)
-    return Queued(tasks=tasks, addresses=done, not_queued=len(addresses) - done)
+    return tasks

@@ -96,6 +96,29 @@ DEFAULTS: dict[str, StrOrPromise] = {
     "summary": _("%(sent)d sent, %(failed)d failed, %(skipped)d skipped."),
     "summary_failures": _("%(sent)d sent, %(failed)d failed (%(failures)s), %(skipped)d skipped."),
     "outcome_count": _("%(outcome)s: %(count)d"),
+    "batch_summary": _(
+        "%(sent)d sent, %(failed)d failed, %(in_doubt)d in doubt, %(remaining)d remaining."
+    ),
+    "batch_summary_failures": _(
+        "%(sent)d sent, %(failed)d failed (%(failures)s), %(in_doubt)d in doubt, "
+        "%(remaining)d remaining."
+    ),
+    # The bulk sends' admin.
+    "batches_paused": ngettext_lazy(
+        "Paused %(count)d bulk send; its workers stop within a second.",
+        "Paused %(count)d bulk sends; their workers stop within a second.",
+        "count",
+    ),
+    "batches_cancelled": ngettext_lazy(
+        "Cancelled %(count)d bulk send; what it had not sent will not be sent.",
+        "Cancelled %(count)d bulk sends; what they had not sent will not be sent.",
+        "count",
+    ),
+    "batch_not_resumable": _(
+        "Bulk send #%(batch)d cannot be resumed now: it has ended, is still being sent, "
+        "or Betatel asked to wait longer."
+    ),
+    "batch_resumed": _("Bulk send #%(batch)d resumed: %(summary)s"),
     "stopped_misconfigured": _(
         "Sending stopped: the site is misconfigured. Run “manage.py check” and see the server log."
     ),

@@ -306,3 +306,54 @@ def test_screenshots(browser: Any, server_url: str) -> None:
             page.screenshot(path=SCREENSHOTS / f"expired-{device}.png", full_page=True)
         finally:
             context.close()
+
+
+def test_the_bulk_sends_page_shows_progress_and_its_actions_work(
+    page: Page, server_url: str
+) -> None:
+    """The admin's batch list: the progress bar is a ``progressbar`` named by
+    its summary (axe-core finds nothing wrong with it), and pausing and
+    resuming from the action menu work."""
+    from django.contrib.auth import get_user_model
+
+    from betatel_reset import batches
+    from betatel_reset.choices import AddressState, Source
+    from betatel_reset.models import BatchAddress, ResendBatch
+
+    get_user_model().objects.create_superuser("root", "root@staff.example", "pw")
+    batch = batches.create_batch([f"user{n}@example.com" for n in range(4)], source=Source.COMMAND)
+    BatchAddress.objects.filter(email="user0@example.com").update(
+        state=AddressState.DONE, outcome="sent"
+    )
+    page.goto(f"{server_url}/admin/login/?next=/admin/betatel_reset/resendbatch/")
+    page.get_by_label("Username").fill("root")
+    page.get_by_label("Password").fill("pw")
+    page.get_by_role("button", name="Log in").click()
+
+    bar = page.get_by_role("progressbar", name="1 sent, 0 failed, 0 in doubt, 3 remaining.")
+    expect(bar).to_be_visible()
+    expect(bar).to_have_attribute("value", "1")
+    expect(bar).to_have_attribute("max", "4")
+    page.add_script_tag(path=str(AXE))
+    found = page.evaluate(
+        "async () => (await axe.run('.betatel-batch-progress')).violations.map(v => v.id)"
+    )
+    assert found == []
+
+    def run_action(label: str) -> None:
+        page.locator(f"input[name='_selected_action'][value='{batch.pk}']").check()
+        page.get_by_role("combobox", name="Action").select_option(label=label)
+        page.get_by_role("button", name="Go").click()
+
+    run_action("Pause selected bulk sends")
+    expect(page.locator(".messagelist")).to_contain_text("Paused 1 bulk send")
+    assert ResendBatch.objects.get().state == "paused"
+
+    run_action("Resume selected bulk sends")
+    expect(page.locator(".messagelist")).to_contain_text(
+        f"Bulk send #{batch.pk} resumed: 4 sent, 0 failed, 0 in doubt, 0 remaining."
+    )
+    expect(
+        page.get_by_role("progressbar", name="4 sent, 0 failed, 0 in doubt, 0 remaining.")
+    ).to_be_visible()
+    assert sorted(r.email for r in locmem.outbox) == [f"user{n}@example.com" for n in (1, 2, 3)]

@@ -137,6 +137,7 @@ BAD_VALUES = [
     pytest.param("DEADLINE", -12.0, E007, id="DEADLINE-negative"),
     pytest.param("DEADLINE", 10**400, E007, id="DEADLINE-beyond-a-float"),
     pytest.param("CIRCUIT_COOLDOWN", float("nan"), E007, id="CIRCUIT_COOLDOWN-nan"),
+    pytest.param("BULK_STALE_AFTER", 0, E007, id="BULK_STALE_AFTER-zero"),
     # Waits: a number, 0 or more.
     pytest.param("RETRY_MAX_WAIT", -1, E007, id="RETRY_MAX_WAIT-negative"),
     pytest.param("BULK_MAX_RETRY_WAIT", "60", E007, id="BULK_MAX_RETRY_WAIT-a-string"),
@@ -162,6 +163,7 @@ BAD_VALUES = [
     # Rates.
     pytest.param("RATE_LIMIT_EMAIL", 3, "betatel_reset.E004", id="RATE_LIMIT_EMAIL-an-int"),
     pytest.param("RATE_LIMIT_IP", "20/0h", "betatel_reset.E004", id="RATE_LIMIT_IP-no-period"),
+    pytest.param("BULK_RATE", "20/0s", E007, id="BULK_RATE-no-period"),
     # Paths, URLs, names.
     pytest.param("PROXIES", "proxy.internal:3128", E007, id="PROXIES-no-scheme"),
     pytest.param("CA_BUNDLE", "/nonexistent/ca.pem", "betatel_reset.E008", id="CA_BUNDLE-missing"),

@@ -44,7 +44,10 @@ def test_arguments(locmem_backend: None) -> None:
     out, err = resend("ada@example.com", "grace@Example.com")
 
     assert sent() == ["ada@example.com", "grace@example.com"]
-    assert out.strip() == "2 sent, 0 failed, 0 invalid, 0 repeated."
+    assert out.strip().splitlines() == [
+        "Batch #1: 2 addresses.",
+        "Batch #1: 2 sent, 0 failed, 0 in doubt, 0 remaining. 0 invalid, 0 repeated.",
+    ]
     assert err == ""
     rows = ResendAttempt.objects.all()
     assert {(r.source, r.outcome, r.actor) for r in rows} == {(Source.COMMAND, Outcome.SENT, None)}
@@ -60,7 +63,7 @@ def test_file_skips_blanks_comments_and_repeats(tmp_path: Path, locmem_backend: 
     out, _err = resend("--file", str(path))
 
     assert sent() == ["ada@example.com", "grace@example.com"]
-    assert "2 sent, 0 failed, 0 invalid, 1 repeated." in out
+    assert "2 sent, 0 failed, 0 in doubt, 0 remaining. 0 invalid, 1 repeated." in out
 
 
 def test_stdin(locmem_backend: None) -> None:
@@ -120,7 +123,9 @@ def test_a_failed_send_fails_the_run(mocked: responses.RequestsMock, settings: A
 
     assert raised.value.returncode == 1
     assert (
-        out.getvalue().strip() == "1 sent, 1 failed (Unknown account: 1), 0 invalid, 0 repeated."
+        out.getvalue().strip().splitlines()[-1]
+        == "Batch #1: 1 sent, 1 failed (Unknown account: 1), 0 in doubt, 0 remaining. "
+        "0 invalid, 0 repeated."
     )
     assert "failed: ghost@example.com: Unknown account" in err.getvalue()
     assert all(c.request.headers["Authorization"] == f"Bearer {TOKEN}" for c in mocked.calls)
@@ -156,8 +161,8 @@ def test_progress_only_on_a_terminal(locmem_backend: None) -> None:
     plain, _err = resend("ada@example.com")
     assert "\r" not in plain
     terminal, _err = resend("ada@example.com", "grace@example.com", stdout=Terminal())
-    assert "\r2 done…" in terminal
-    assert terminal.endswith("2 sent, 0 failed, 0 invalid, 0 repeated.\n")
+    assert "\r[" + "#" * 15 + "-" * 15 + "] 1/2" in terminal
+    assert terminal.endswith("2 sent, 0 failed, 0 in doubt, 0 remaining. 0 invalid, 0 repeated.\n")
 
 
 def test_exit_status_of_a_real_process() -> None:

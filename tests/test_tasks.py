@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from importlib.util import find_spec
 from pathlib import Path
@@ -29,7 +30,7 @@ from betatel_reset import tasks
 from betatel_reset.bulk import _usable_concurrency, chunked, run_bounded
 from betatel_reset.choices import Source
 from betatel_reset.exceptions import ConfigurationError
-from betatel_reset.models import ResendAttempt
+from betatel_reset.models import ResendAttempt, ResendBatch
 from betatel_reset.testing import Behaviour, FakeBetatelServer
 from tests.support.fake_betatel import FAKE_BETATEL_TOKEN
 
@@ -60,6 +61,13 @@ def betatel(settings: Any) -> Iterator[FakeBetatelServer]:
 def sent_to(server: FakeBetatelServer) -> list[str]:
     assert all(r.bearer == FAKE_BETATEL_TOKEN for r in server.requests)
     return [r.json["email"] for r in server.requests]
+
+
+def chunks(batch: ResendBatch) -> dict[int, list[str]]:
+    found: dict[int, list[str]] = {}
+    for chunk, email in batch.addresses.order_by("id").values_list("chunk", "email"):
+        found.setdefault(chunk, []).append(email)
+    return found
 
 
 def audit() -> list[tuple[str, str]]:
@@ -138,6 +146,7 @@ def test_task_on_the_immediate_backend(betatel: FakeBetatelServer) -> None:
         "failed": 1,
         "outcomes": {"sent": 1, "unknown_account": 1},
         "failed_addresses": ["ghost@example.com"],
+        "batch_id": ResendBatch.objects.get().pk,
     }
     assert sent_to(betatel) == ["ada@example.com", "ghost@example.com"]
     assert audit() == [("ada@example.com", "sent"), ("ghost@example.com", "unknown_account")]
@@ -238,14 +247,13 @@ def test_the_admin_queues_chunks_on_the_backend_named_when_it_sends(
         "Queued 3 reset-password emails for background workers (2 tasks, 1 skipped)."
     )
     root = User.objects.get(username="root")
-    assert [(r.args, r.kwargs, r.backend) for r in backend.results] == [
-        (
-            [["ada@example.com", "bob@example.com"]],
-            {"source": "admin", "actor_id": root.pk},
-            "queue",
-        ),
-        ([["carol@example.com"]], {"source": "admin", "actor_id": root.pk}, "queue"),
+    batch = ResendBatch.objects.get()
+    assert (batch.source, batch.started_by, batch.state) == ("admin", root, "queued")
+    assert [(r.args, r.backend) for r in backend.results] == [
+        ([batch.pk, 0], "queue"),
+        ([batch.pk, 1], "queue"),
     ]
+    assert chunks(batch) == {0: ["ada@example.com", "bob@example.com"], 1: ["carol@example.com"]}
     assert not ResendAttempt.objects.exists()  # the worker sends, not the request
 
 
@@ -285,10 +293,12 @@ def test_a_queue_that_refuses_midway_is_reported_exactly(
         "1 address could not be queued: the task queue refused it."
     )
     assert next(iter(get_messages(response.wsgi_request))).level_tag == "error"
-    assert [r.args for r in tasks.get_task_backend().results] == [
-        [["ada@example.com", "bob@example.com"]]
-    ]
-    assert "refused a chunk of 1 addresses; 2 of 3 were queued" in caplog.text
+    batch = ResendBatch.objects.get()
+    assert [r.args for r in tasks.get_task_backend().results] == [[batch.pk, 0]]
+    # What was not queued is not in the batch either: resuming it never sends it.
+    assert chunks(batch) == {0: ["ada@example.com", "bob@example.com"]}
+    assert batch.total == 2
+    assert f"refused chunk 1 of batch {batch.pk}; 2 of 3 addresses were queued" in caplog.text
 
 
 @pytest.mark.django_db
@@ -314,25 +324,30 @@ def test_database_backend_with_its_worker() -> None:
 
 STATE = """
 from django_tasks_db.models import DBTaskResult
-from betatel_reset.models import ResendAttempt
+from betatel_reset.models import BatchAddress, ResendBatch
 print(json.dumps({
-    "tasks": [[t.status, t.args_kwargs["args"][0]] for t in DBTaskResult.objects.all()],
-    "audited": sorted(set(ResendAttempt.objects.values_list("email", flat=True))),
+    "tasks": sorted(t.status for t in DBTaskResult.objects.all()),
+    "batch": ResendBatch.objects.get().state,
+    "addresses": {a.email: a.state for a in BatchAddress.objects.all()},
 }))
 """
 
 
-def test_a_killed_worker_loses_no_address(tmp_path: Path) -> None:
-    """SIGKILL a db_worker process mid-batch: the chunk it was sending stays
-    visibly RUNNING, the later ones stay queued, and every address is either
-    in the audit trail or in a task that did not finish."""
+def test_a_killed_worker_s_chunk_is_finished_by_another(tmp_path: Path) -> None:
+    """SIGKILL a db_worker process mid-chunk: once its chunk has made no
+    progress for BULK_STALE_AFTER, a second worker finishes it along with the
+    queued chunks. Every address reaches Betatel exactly once, except those
+    in flight at the kill: in doubt, at most the concurrency, never resent."""
     addresses = [f"user{n:02}@example.com" for n in range(12)]
+    concurrency, stale_after = 2, 2
     with FakeBetatelServer(token=FAKE_BETATEL_TOKEN, latency=0.3) as betatel:
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "tests.support.settings.tasks_db",
             "BETATEL_TEST_DB": str(tmp_path / "db.sqlite3"),
             "BETATEL_TEST_API_URL": betatel.url,
+            "BETATEL_TEST_CONCURRENCY": str(concurrency),
+            "BETATEL_TEST_STALE_AFTER": str(stale_after),
             "PYTHONPATH": str(ROOT),
         }
         chunks = in_django(
@@ -349,32 +364,27 @@ def test_a_killed_worker_loses_no_address(tmp_path: Path) -> None:
             env=env,
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
         )
         try:
             deadline = time.monotonic() + 30
             while len(betatel.requests) < 5 and worker.poll() is None:
                 assert time.monotonic() < deadline, "the worker never got going"
                 time.sleep(0.01)
-            # The second chunk is half done and its second request is in flight.
+            # The second chunk is under way, two of its requests in flight.
             worker.send_signal(signal.SIGKILL)
         finally:
             worker.kill()
             worker.wait(timeout=10)
+        killed_at = time.monotonic()
 
         state = in_django(STATE, env)
-        statuses = sorted(status for status, _chunk in state["tasks"])
-        assert statuses == ["READY", "READY", "RUNNING", "SUCCESSFUL"]
-        audited = set(state["audited"])
-        unfinished = {
-            a for status, chunk in state["tasks"] if status != "SUCCESSFUL" for a in chunk
-        }
-        assert set(addresses) <= audited | unfinished  # no address lost
-        queued = {a for status, chunk in state["tasks"] if status == "READY" for a in chunk}
-        assert not queued & audited  # the queued chunks were never started
+        assert state["tasks"] == ["READY", "READY", "RUNNING", "SUCCESSFUL"]
+        in_flight = {a for a, s in state["addresses"].items() if s == "in_flight"}
+        assert 1 <= len(in_flight) <= concurrency
+        assert "pending" in state["addresses"].values()
 
-        # Another worker sends what was still queued; the interrupted chunk
-        # stays visible as RUNNING, with its addresses, for an admin to check.
+        time.sleep(max(0.0, killed_at + stale_after + 0.2 - time.monotonic()))
         betatel.latency = 0
         subprocess.run(
             [sys.executable, "-m", "django", "db_worker", "--batch", "--no-startup-delay"],
@@ -385,13 +395,12 @@ def test_a_killed_worker_loses_no_address(tmp_path: Path) -> None:
             check=True,
         )
         state = in_django(STATE, env)
-        assert sorted(s for s, _chunk in state["tasks"]) == [
-            "RUNNING",
-            "SUCCESSFUL",
-            "SUCCESSFUL",
-            "SUCCESSFUL",
-        ]
-        assert queued <= set(state["audited"])
+        assert state["batch"] == "finished"
+        in_doubt = {a for a, s in state["addresses"].items() if s == "in_doubt"}
+        assert in_doubt == in_flight
+        received = Counter(r.json["email"] for r in betatel.requests)
+        assert all(received[a] == 1 for a in set(addresses) - in_doubt), received
+        assert all(received[a] <= 1 for a in in_doubt)
 
 
 def test_benchmark_runs() -> None:

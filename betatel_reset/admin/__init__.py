@@ -18,11 +18,13 @@ public pages).
 
 One module per idea: :mod:`.user_actions` (the actions and their confirmation
 page), :mod:`.attach` (adding them to another app's ``ModelAdmin``),
-:mod:`.audit` (the audit trail), :mod:`.reporting` (the messages admins read).
+:mod:`.audit` (the audit trail), :mod:`.batches` (bulk sends: progress, pause,
+resume, cancel), :mod:`.reporting` (the messages admins read).
 """
 
 from .attach import ResendResetEmailMixin, attach_user_actions, auto_attach
 from .audit import ResendAttemptAdmin
+from .batches import ResendBatchAdmin
 from .user_actions import (
     USER_ACTIONS,
     clear_rate_limits_action,
@@ -32,6 +34,7 @@ from .user_actions import (
 __all__ = [
     "USER_ACTIONS",
     "ResendAttemptAdmin",
+    "ResendBatchAdmin",
     "ResendResetEmailMixin",
     "attach_user_actions",
     "auto_attach",

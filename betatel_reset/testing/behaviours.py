@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -21,6 +22,8 @@ class RecordedRequest:
     headers: dict[str, str] = field(repr=False)  # lower-cased names
     body: bytes = field(repr=False)
     json: Any | None  # the parsed body, or None when it is not JSON
+    #: When it arrived (``time.time()``), to count requests per second.
+    received_at: float = field(default_factory=time.time, repr=False, compare=False)
 
     @property
     def bearer(self) -> str | None:

@@ -18,8 +18,8 @@ from django.test import Client
 from django_tasks_db.models import DBTaskResult
 
 from betatel_reset import tasks
-from betatel_reset.choices import Outcome, Source
-from betatel_reset.models import ResendAttempt
+from betatel_reset.choices import BatchState, Outcome, Source
+from betatel_reset.models import ResendAttempt, ResendBatch
 from betatel_reset.testing import Behaviour, FakeBetatelServer
 
 # Fixtures (admin_client, betatel) and helpers shared with test_tasks.py; a
@@ -70,9 +70,10 @@ def test_database_backend_and_worker(
         "SUCCESSFUL",
     ]
     returned = sorted(
-        (r.return_value for r in DBTaskResult.objects.all()), key=lambda v: v["total"]
+        r.return_value["outcomes"].get("sent", 0) for r in DBTaskResult.objects.all()
     )
-    assert [v["sent"] for v in returned] == [1, 1]
+    assert returned == [1, 1]
+    assert ResendBatch.objects.get().state == BatchState.FINISHED
     assert sorted(sent_to(betatel)) == [
         "ada@example.com",
         "carol@example.com",
@@ -110,4 +111,4 @@ def test_worker_waits_out_retry_after(
     ]
     [task] = DBTaskResult.objects.all()
     assert task.status == "SUCCESSFUL"
-    assert task.return_value["sent"] == 2
+    assert task.return_value["outcomes"] == {"sent": 2}

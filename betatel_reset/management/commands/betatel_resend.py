@@ -2,19 +2,24 @@
 
 Addresses come from the arguments, a file, or stdin (``--file -``), one per
 line; blank lines, ``#`` comments and repeats are skipped, and each address is
-validated before anything is sent. Sends go through the service like any other
-(audit rows with source "command line"), a bounded number at a time, waiting
-out Betatel's 429 ``Retry-After`` as background tasks do.
+validated before anything is sent. The addresses become a batch
+(:mod:`betatel_reset.batches`): each is marked in flight before its request
+leaves, so a batch stopped by a crash, Ctrl-C or Betatel's 429 is resumed with
+``--resume [ID]`` without sending any address twice. Sends go through the
+service like any other (audit rows with source "command line"), a bounded
+number at a time.
 
 Exit status: 0 when every address was sent (or, with ``--dry-run``, is valid);
-1 when a send failed or an address was invalid; 2 when there was nothing to
-read.
+1 when a send failed, is in doubt or an address was invalid; 2 when there was
+nothing to read or nothing to resume; 3 when the batch paused (Betatel's 429)
+or stopped with addresses left: ``--resume`` sends them.
 """
 
 from __future__ import annotations
 
 import itertools
 import sys
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 from typing import Any, TextIO
@@ -22,10 +27,12 @@ from typing import Any, TextIO
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from betatel_reset.addresses import clean_address, unique_addresses
-from betatel_reset.bulk import BulkSummary, send_many
+from betatel_reset.batches import create_batch, describe, progress, run_batch
 from betatel_reset.choices import Outcome, Source
 from betatel_reset.conf import app_settings
 from betatel_reset.exceptions import ConfigurationError, InvalidAddress
+from betatel_reset.models import ResendBatch
+from betatel_reset.resuming import NotResumable, resumable_batch, take_over
 
 
 def positive_int(value: str) -> int:
@@ -62,6 +69,21 @@ class Command(BaseCommand):
             metavar="N",
             help="Sends at a time (default: the INLINE_CONCURRENCY setting).",
         )
+        parser.add_argument(
+            "--resume",
+            nargs="?",
+            const=0,
+            type=positive_int,
+            metavar="ID",
+            help="Resume batch ID (default: the most recent unfinished one) instead of "
+            "starting one; its addresses already sent are skipped.",
+        )
+        parser.add_argument(
+            "--resend-in-doubt",
+            action="store_true",
+            help="With --resume: also send the addresses that were being sent when the "
+            "batch stopped (Betatel may have emailed them already).",
+        )
 
     def handle(
         self,
@@ -70,16 +92,27 @@ class Command(BaseCommand):
         file: str | None,
         dry_run: bool,
         concurrency: int | None,
+        resume: int | None,
+        resend_in_doubt: bool,
         **options: Any,
     ) -> None:
+        self.verbosity = int(options["verbosity"])
+        self.invalid = 0
+        self.duplicates = 0
+        self.resuming = resume is not None
+        if resume is not None:
+            if emails or file is not None or dry_run:
+                raise CommandError(
+                    "--resume takes no addresses, --file or --dry-run.", returncode=2
+                )
+            batch_id = resume or None
+            self._resume(batch_id, concurrency or app_settings.INLINE_CONCURRENCY, resend_in_doubt)
+            return
         if not emails and file is None:
             raise CommandError(
                 "Give addresses as arguments, or --file PATH (--file - reads stdin).",
                 returncode=2,
             )
-        self.verbosity = int(options["verbosity"])
-        self.invalid = 0
-        self.duplicates = 0
         with ExitStack() as stack:
             lines: Iterable[tuple[str, str]] = (("argument", e) for e in emails)
             if file is not None:
@@ -131,26 +164,44 @@ class Command(BaseCommand):
             raise CommandError(f"{self.invalid} invalid address(es).", returncode=1)
 
     def _send(self, addresses: Iterator[str], concurrency: int) -> None:
-        progress = self.stdout.isatty()
-        done = 0
+        batch = create_batch(addresses, source=Source.COMMAND)
+        self.stdout.write(f"Batch #{batch.pk}: {batch.total} addresses.")
+        self._run(batch, concurrency)
+        if self.invalid:
+            raise CommandError(f"{self.invalid} invalid address(es).", returncode=1)
+
+    def _resume(self, batch_id: int | None, concurrency: int, resend_in_doubt: bool) -> None:
+        try:
+            batch = resumable_batch(batch_id)
+            in_doubt = take_over(batch, resend_in_doubt=resend_in_doubt)
+        except NotResumable as exc:
+            raise CommandError(str(exc), returncode=2) from None
+        self.stdout.write(f"Resuming batch #{batch.pk}: {describe(batch)}")
+        for address in in_doubt:
+            self.stderr.write(f"in doubt: {address}")
+        if in_doubt and not resend_in_doubt:
+            self.stderr.write(
+                f"{len(in_doubt)} address(es) were being sent when the batch stopped: "
+                "Betatel may have emailed them already, so they are not sent again. "
+                "Add --resend-in-doubt to send them anyway."
+            )
+        self._run(batch, concurrency)
+
+    def _run(self, batch: ResendBatch, concurrency: int) -> None:
+        bar = ProgressLine(self.stdout, batch)
 
         def on_result(address: str, outcome: Outcome) -> None:
-            nonlocal done
-            done += 1
             if outcome != Outcome.SENT:
-                if progress:
-                    self.stdout.write("\r\033[K", ending="")
+                bar.clear()
                 self.stderr.write(f"failed: {address}: {outcome.label}")
             elif self.verbosity >= 2:
+                bar.clear()
                 self.stdout.write(f"sent: {address}")
-            if progress:
-                self.stdout.write(f"\r{done} done…", ending="")
-                self.stdout.flush()
+            bar.advance()
 
         try:
-            summary = send_many(
-                addresses,
-                source=Source.COMMAND,
+            result = run_batch(
+                batch,
                 concurrency=concurrency,
                 retries=app_settings.BULK_RETRIES,
                 max_retry_wait=app_settings.BULK_MAX_RETRY_WAIT,
@@ -159,23 +210,71 @@ class Command(BaseCommand):
         except ConfigurationError as exc:
             raise CommandError(f"The site is misconfigured: {exc}", returncode=1) from None
         finally:
-            if progress:
-                self.stdout.write("\r\033[K", ending="")
-        self.stdout.write(self._summary(summary))
-        if summary.failed or self.invalid:
+            bar.clear()
+        found = progress(batch)
+        summary = f"Batch #{batch.pk}: {describe(batch, found)}"
+        if not self.resuming:
+            summary += f" {self.invalid} invalid, {self.duplicates} repeated."
+        self.stdout.write(summary)
+        if result.paused_until is not None:
             raise CommandError(
-                f"{summary.failed} send(s) failed, {self.invalid} invalid address(es).",
-                returncode=1,
+                f"Betatel asked to slow down: batch #{batch.pk} is paused until "
+                f"{result.paused_until:%Y-%m-%d %H:%M:%S %Z}. Then run: "
+                f"manage.py betatel_resend --resume {batch.pk}",
+                returncode=3,
+            )
+        if found.remaining:
+            raise CommandError(
+                f"Batch #{batch.pk} stopped with {found.remaining} address(es) left; "
+                f"manage.py betatel_resend --resume {batch.pk} sends them.",
+                returncode=3,
+            )
+        if found.failed or found.in_doubt:
+            raise CommandError(
+                f"{found.failed} send(s) failed, {found.in_doubt} in doubt.", returncode=1
             )
 
-    def _summary(self, summary: BulkSummary) -> str:
-        text = f"{summary.sent} sent, {summary.failed} failed"
-        if summary.failed:
-            details = ", ".join(
-                f"{outcome.label}: {count}" for outcome, count in summary.failures_by_outcome()
-            )
-            text += f" ({details})"
-        return f"{text}, {self.invalid} invalid, {self.duplicates} repeated."
+
+class ProgressLine:
+    """A progress bar redrawn in place on a terminal; elsewhere (cron logs) a
+    line every ``EVERY`` seconds. A few lines of our own: the command already
+    prints failures between redraws, which is all a library would add."""
+
+    EVERY = 10.0
+    WIDTH = 30
+
+    def __init__(self, stdout: Any, batch: ResendBatch) -> None:
+        self.stdout = stdout
+        self.tty = stdout.isatty()
+        self.batch = batch
+        self.start = progress(batch).done
+        self.count = 0
+        self.last = float("-inf") if self.tty else time.monotonic()
+
+    def advance(self) -> None:
+        self.count += 1
+        now = time.monotonic()
+        if self.tty:
+            if now - self.last < 0.1:
+                return
+        elif now - self.last < self.EVERY:
+            return
+        self.last = now
+        done = self.start + self.count
+        total = max(self.batch.total, 1)
+        if not self.tty:
+            self.stdout.write(f"{done}/{self.batch.total} done")
+            return
+        filled = self.WIDTH * done // total
+        self.stdout.write(
+            f"\r[{'#' * filled}{'-' * (self.WIDTH - filled)}] {done}/{self.batch.total}",
+            ending="",
+        )
+        self.stdout.flush()
+
+    def clear(self) -> None:
+        if self.tty:
+            self.stdout.write("\r\033[K", ending="")
 
 
 def _numbered(name: str, stream: TextIO) -> Iterator[tuple[str, str]]:

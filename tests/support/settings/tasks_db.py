@@ -1,8 +1,9 @@
 """Test settings with django-tasks-db's ``DatabaseBackend`` as the task backend.
 
-Used by ``tests/support/tasks_db_scenarios.py`` (under pytest) and by the processes of
-the killed-worker test in ``tests/test_tasks.py``, which share a SQLite file
-and a fake Betatel API given by ``BETATEL_TEST_DB`` and ``BETATEL_TEST_API_URL``.
+Used by ``tests/support/tasks_db_scenarios.py`` (under pytest) and by the
+processes of the killed-process tests in ``tests/test_tasks.py`` and
+``tests/test_batches.py``, which share a SQLite file and a fake Betatel API
+given by ``BETATEL_TEST_DB`` and ``BETATEL_TEST_API_URL``.
 """
 
 import os
@@ -26,4 +27,5 @@ BETATEL_RESET = {
     "API_URL": os.environ.get("BETATEL_TEST_API_URL", "http://127.0.0.1:9"),
     "TASK_CHUNK_SIZE": int(os.environ.get("BETATEL_TEST_CHUNK_SIZE", "3")),
     "TASK_CONCURRENCY": int(os.environ.get("BETATEL_TEST_CONCURRENCY", "1")),
+    "BULK_STALE_AFTER": float(os.environ.get("BETATEL_TEST_STALE_AFTER", "60")),
 }

@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 PYTHON = sys.executable
 EMAIL = "ada@example.com"  # the bench site's account, for which both reset forms are posted
+OURS, DJANGOS = "/reset-password/resend/", "/accounts/password_reset/"  # the two reset forms
 CSRF_TOKEN = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 T = TypeVar("T")
 
@@ -107,9 +108,9 @@ class Served(NamedTuple):
 
 
 @contextlib.contextmanager
-def gunicorn(env: dict[str, str], ready_path: str) -> Iterator[Served]:
+def gunicorn(env: dict[str, str]) -> Iterator[Served]:
     """``project.wsgi`` (settings from ``env``) under gunicorn, two sync workers, on a free
-    port; ready once ``ready_path`` answers."""
+    port; ready once our resend page answers."""
     with socket.socket() as sock:
         sock.bind((HOST, 0))
         port = sock.getsockname()[1]
@@ -125,7 +126,7 @@ def gunicorn(env: dict[str, str], ready_path: str) -> Iterator[Served]:
                     log.seek(0)
                     raise RuntimeError(f"gunicorn did not start: {log.read()[-2000:]}")
                 with contextlib.suppress(requests.RequestException):
-                    if requests.get(url + ready_path, timeout=2).status_code < 500:
+                    if requests.get(url + OURS, timeout=2).status_code < 500:
                         break
                 time.sleep(0.1)
             yield Served(url, proc.pid)

@@ -1,4 +1,4 @@
-"""Benchmark 7: the batch ledger's client CPU per address, ``batches.send_now`` against
+"""Benchmark 8: the batch ledger's client CPU per address, ``batches.send_now`` against
 the loop before batches (``bulk.send_many``), on PostgreSQL and a fake Betatel over TLS."""
 
 from __future__ import annotations

@@ -16,10 +16,9 @@ from dataclasses import asdict, dataclass, field
 
 import requests
 
-from bench.harness import HOST, csrf_token, gunicorn, percentile
+from bench.harness import HOST, OURS, csrf_token, gunicorn, percentile
 from bench.report import arguments, finish, table
 
-RESEND_PATH = "/reset-password/resend/"
 TOKEN = "fake-token-for-tests"  # the token tests.support.settings.postgres_redis sends
 
 
@@ -108,7 +107,7 @@ def run_load(config: LoadConfig) -> LoadReport:
             "BETATEL_IT_RATE_LIMIT_IP": "100000/h",
             "BETATEL_IT_CLIENT_IP_HEADER": "HTTP_X_FORWARDED_FOR",
         }
-        with gunicorn(env, RESEND_PATH) as served:
+        with gunicorn(env) as served:
             _fire(served.url, config, report)
         received = Counter(r.json.get("email") for r in fake.requests if isinstance(r.json, dict))
         report.received_per_address = dict(received)
@@ -135,10 +134,10 @@ def _fire(base: str, config: LoadConfig, report: LoadReport) -> None:
         try:
             if not hasattr(client, "session"):
                 client.session = requests.Session()
-                client.token = csrf_token(client.session, base + RESEND_PATH)
+                client.token = csrf_token(client.session, base + OURS)
             began = time.perf_counter()
             response = client.session.post(
-                base + RESEND_PATH,
+                base + OURS,
                 data={"email": config.address(i), "csrfmiddlewaretoken": client.token},
                 headers={"X-Forwarded-For": config.ip(i)},
                 allow_redirects=False,

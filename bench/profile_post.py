@@ -21,7 +21,9 @@ from urllib.parse import urlencode
 
 from bench.harness import (
     CSRF_TOKEN,
+    DJANGOS,
     EMAIL,
+    OURS,
     ROOT,
     interleaved,
     mean_seconds,
@@ -29,8 +31,6 @@ from bench.harness import (
     site_in_process,
 )
 from bench.report import arguments, finish, met, table
-
-OURS, DJANGOS = "/reset-password/resend/", "/accounts/password_reset/"
 
 
 class InProcessSite:

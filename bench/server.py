@@ -14,8 +14,10 @@ from urllib.parse import urlencode
 import requests
 
 from bench.harness import (
+    DJANGOS,
     EMAIL,
     LOAD_GENERATOR,
+    OURS,
     bench_site,
     csrf_token,
     gunicorn,
@@ -25,7 +27,6 @@ from bench.harness import (
 )
 from bench.report import arguments, finish, met, table
 
-OURS, DJANGOS = "/reset-password/resend/", "/accounts/password_reset/"
 #: name: (path, POST?, the status checked before loading it)
 SCENARIOS = {
     "ours_post": (OURS, True, 302),
@@ -48,7 +49,7 @@ AUDIT_ASYNC_COMMIT = "SET LOCAL synchronous_commit TO OFF; "
 def run_config(
     env: dict[str, str], names: list[str], rounds: int, seconds: float, connections: int
 ) -> dict[str, Any]:
-    with gunicorn(env, OURS) as served, requests.Session() as session:
+    with gunicorn(env) as served, requests.Session() as session:
         fields = {"email": EMAIL, "csrfmiddlewaretoken": csrf_token(session, served.url + OURS)}
         form, cookie = urlencode(fields), f"csrftoken={session.cookies['csrftoken']}"
 

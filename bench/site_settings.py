@@ -1,10 +1,9 @@
 """The bench site: the demo (``project.settings``) run as in production (``DEBUG``
 off), with Django's own password reset at ``/accounts/`` to compare against.
 
-``BENCH_DATABASE_URL`` (default: in-memory SQLite), ``BENCH_CACHE_URL`` (default:
-local memory), ``BENCH_BETATEL_BACKEND`` (default ``locmem``),
-``BENCH_BETATEL_API_URL`` and ``BENCH_CA_BUNDLE``. Rate limits are so high that
-they do all their work but never refuse.
+``BENCH_DATABASE_URL`` (default: in-memory SQLite), ``BENCH_BETATEL_BACKEND``
+(default ``locmem``), ``BENCH_BETATEL_API_URL`` and ``BENCH_CA_BUNDLE``; the cache
+is local memory. Rate limits are so high that they do all their work but never refuse.
 """
 
 from project.settings import *  # noqa: F403
@@ -15,7 +14,7 @@ ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 ROOT_URLCONF = "bench.site_urls"
 
 DATABASES = {"default": env.db("BENCH_DATABASE_URL", default="sqlite://:memory:")}
-CACHES = {"default": env.cache("BENCH_CACHE_URL", default="locmemcache://")}
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # Django's PasswordResetView "sends" through the local-memory email backend.
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

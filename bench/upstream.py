@@ -41,7 +41,7 @@ _ANCILLARY = socket.CMSG_SPACE(16)
 class LatencyProxy:
     """A TCP proxy on 127.0.0.1 that adds a round-trip time (see the module doc)."""
 
-    def __init__(self, target: tuple[str, int], rtt: float, spin: float = SPIN) -> None:
+    def __init__(self, target: tuple[str, int], rtt: float, spin: float) -> None:
         self.target, self.rtt, self.spin = target, rtt, spin
         self.listener = socket.create_server((HOST, 0), backlog=256)
         self.port = int(self.listener.getsockname()[1])

@@ -11,10 +11,10 @@ from urllib.parse import urlencode
 
 import requests
 
-from bench.harness import Served, child_env, csrf_token, gunicorn
+from bench.harness import OURS, Served, child_env, csrf_token, gunicorn
 from tests.support.real_services import in_django
 
-PAGE = "/reset-password/resend/"
+PAGE = OURS
 MIGRATE = "from django.core import management\nmanagement.call_command('migrate', verbosity=0)"
 
 
@@ -35,7 +35,7 @@ def queued_site(api_url: str, **settings: str) -> Iterator[QueuedSite]:
             **{f"BETATEL_TEST_{name}": value for name, value in settings.items()},
         )
         in_django(f"{MIGRATE}\nprint(0)", env)
-        with gunicorn(env, PAGE) as served:
+        with gunicorn(env) as served:
             yield QueuedSite(env, served)
 
 

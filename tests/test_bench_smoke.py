@@ -25,7 +25,7 @@ from bench.report import fill
 from .support.real_services import require_services
 
 ROOT = Path(__file__).resolve().parent.parent
-NEEDS_SERVICES = {"server", "bulk", "load", "ledger"}
+NEEDS_SERVICES = {"server", "bulk", "load", "ledger", "delivery"}
 Smoke = Callable[[str], dict[str, Any]]
 
 

@@ -1,5 +1,6 @@
 """The site of ``tests.support.settings.queued`` under gunicorn (two sync workers)
-on a new SQLite file: for tests/test_delivery_timing.py and bench/delivery.py."""
+on a new SQLite file (or a scratch PostgreSQL database): for
+tests/test_delivery_timing.py and bench/delivery.py."""
 
 from __future__ import annotations
 
@@ -24,11 +25,15 @@ class QueuedSite(NamedTuple):
 
 
 @contextlib.contextmanager
-def queued_site(api_url: str, **settings: str) -> Iterator[QueuedSite]:
+def queued_site(
+    api_url: str, database: dict[str, str] | None = None, **settings: str
+) -> Iterator[QueuedSite]:
     """``settings`` (``DELIVERY="inline"``, ``RESPONSE_FLOOR="0.5"``, ``BACKEND`` …)
-    reach the site as ``BETATEL_TEST_<NAME>``."""
+    reach the site as ``BETATEL_TEST_<NAME>``; ``database``, the environment of
+    a scratch PostgreSQL database, replaces the SQLite file."""
     with tempfile.TemporaryDirectory() as tmp:
         env = child_env(
+            **{k: v for k, v in (database or {}).items() if k.startswith("BETATEL_IT_")},
             DJANGO_SETTINGS_MODULE="tests.support.settings.queued",
             BETATEL_TEST_DB=f"{tmp}/db.sqlite3",
             BETATEL_TEST_API_URL=api_url,

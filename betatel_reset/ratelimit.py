@@ -26,7 +26,7 @@ from django.utils.crypto import salted_hmac
 from .addresses import mailbox_key
 from .cache import CacheDown, reaching
 from .conf import app_settings
-from .exceptions import ConfigurationError, LimitsUnavailable, RateLimitExceeded
+from .exceptions import LimitsUnavailable, RateLimitExceeded
 
 logger = logging.getLogger(__name__)
 
@@ -63,13 +63,9 @@ def parse_rate(text: str) -> Rate:
     return Rate(limit=int(match.group(1)), period=parse_period(match.group(2)))
 
 
-def _rate_setting(name: str, value: str | None) -> Rate | None:
-    if value is None:
-        return None
-    try:
-        return parse_rate(value)
-    except ValueError as exc:
-        raise ConfigurationError(f"BETATEL_RESET['{name}']: {exc}") from None
+def _rate_setting(value: str | None) -> Rate | None:
+    """A ``RATE_LIMIT_*`` setting, already checked by its kind in ``conf``."""
+    return None if value is None else parse_rate(value)
 
 
 def client_ip(request: HttpRequest) -> str:
@@ -170,8 +166,8 @@ def check_rate_limits(address: str, request: HttpRequest | None) -> None:
     is sent), or with ``CACHE_FAILURE = "open"`` the resend goes ahead uncounted.
     """
     now = time.time()
-    ip_rate = _rate_setting("RATE_LIMIT_IP", app_settings.RATE_LIMIT_IP)
-    email_rate = _rate_setting("RATE_LIMIT_EMAIL", app_settings.RATE_LIMIT_EMAIL)
+    ip_rate = _rate_setting(app_settings.RATE_LIMIT_IP)
+    email_rate = _rate_setting(app_settings.RATE_LIMIT_EMAIL)
     try:
         if ip_rate is not None and request is not None:
             _hit("ip", client_ip(request), ip_rate, now)
@@ -187,7 +183,7 @@ def clear_rate_limits(address: str) -> int:
 
     Raises :class:`LimitsUnavailable` while the cache is unreachable.
     """
-    email_rate = _rate_setting("RATE_LIMIT_EMAIL", app_settings.RATE_LIMIT_EMAIL)
+    email_rate = _rate_setting(app_settings.RATE_LIMIT_EMAIL)
     if email_rate is None:
         return 0
     window = int(time.time() // email_rate.period)

@@ -13,7 +13,7 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 T = TypeVar("T")
 
@@ -111,8 +111,8 @@ def _http_url(value: Any) -> str:
     return _checked_http_url(value)
 
 
-@functools.lru_cache(maxsize=8)
-def _checked_http_url(value: str) -> str:
+def _http_parts(value: str) -> SplitResult:
+    """``value`` split, if it is an http(s) URL with a host and a valid port."""
     if _UNPRINTABLE.search(value):
         raise ValueError()
     try:
@@ -122,6 +122,12 @@ def _checked_http_url(value: str) -> str:
         raise ValueError() from None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise ValueError()
+    return parts
+
+
+@functools.lru_cache(maxsize=8)
+def _checked_http_url(value: str) -> str:
+    parts = _http_parts(value)
     if parts.username is not None or parts.password is not None:
         raise ValueError("a user name or password in the URL would replace the API token")
     if parts.query or parts.fragment:
@@ -131,15 +137,9 @@ def _checked_http_url(value: str) -> str:
 
 def _proxy_url(value: Any) -> str:
     """An http(s) proxy's URL: a host, perhaps a port and credentials, nothing else."""
-    if not isinstance(value, str) or _UNPRINTABLE.search(value):
+    if not isinstance(value, str):
         raise ValueError()
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018  (an out-of-range or non-numeric port raises ValueError)
-    except ValueError:
-        raise ValueError() from None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise ValueError()
+    parts = _http_parts(value)
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise ValueError("a proxy URL has no path, query string or fragment")
     return value

@@ -16,7 +16,7 @@ from .. import texts
 from ..addresses import unique_addresses
 from ..choices import Outcome
 from ..models import ResendAttempt
-from .permissions import has_send_reset_email_permission
+from .permissions import ReadOnlyAdmin, has_send_reset_email_permission
 from .reporting import refuse_misconfigured, refuse_too_many, send_and_report
 from .send_button import send_to_user_view
 from .user_actions import clear_limits
@@ -43,7 +43,7 @@ class StaleQueuedFilter(admin.SimpleListFilter):
 
 
 @admin.register(ResendAttempt)
-class ResendAttemptAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # not generic at runtime
+class ResendAttemptAdmin(ReadOnlyAdmin, admin.ModelAdmin):  # type: ignore[type-arg]  # not generic at runtime
     """The audit trail, read-only: every attempt, searchable by address."""
 
     list_display = [
@@ -67,15 +67,6 @@ class ResendAttemptAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # not gen
     ]
 
     has_send_reset_email_permission = has_send_reset_email_permission
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.action(
         description=_("Retry selected failed attempts"), permissions=["send_reset_email"]

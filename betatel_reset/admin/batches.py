@@ -3,7 +3,6 @@ to the audit trail, and pause, resume and cancel actions."""
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import admin, messages
@@ -20,11 +19,11 @@ from ..conf import app_settings
 from ..exceptions import ConfigurationError
 from ..models import ResendBatch
 from ..resuming import NotResumable, take_over
-from .permissions import has_send_reset_email_permission
+from .permissions import ReadOnlyAdmin, has_send_reset_email_permission
 
 
 @admin.register(ResendBatch)
-class ResendBatchAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # not generic at runtime
+class ResendBatchAdmin(ReadOnlyAdmin, admin.ModelAdmin):  # type: ignore[type-arg]  # not generic at runtime
     """Bulk sends, read-only but for their state, newest first."""
 
     list_display = ["__str__", "created_at", "started_by", "source", "state", "progress_bar"]
@@ -46,15 +45,6 @@ class ResendBatchAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # not gener
     actions = ["pause_batches", "resume_batches", "cancel_batches"]
 
     has_send_reset_email_permission = has_send_reset_email_permission
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description=_("progress"))
     def progress_bar(self, batch: ResendBatch) -> SafeString:

@@ -20,3 +20,16 @@ def has_send_reset_email_permission(model_admin: Any, request: HttpRequest) -> b
     the actions check it again themselves, as ``delete_selected`` does.
     """
     return request.user.has_perm(PERMISSION)
+
+
+class ReadOnlyAdmin:
+    """For a ``ModelAdmin`` whose rows only the app writes (audit trail, bulk sends)."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

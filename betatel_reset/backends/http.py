@@ -11,7 +11,6 @@ been half ignored (its headers, proxies, hooks). The plain call is kept.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import re
@@ -63,25 +62,6 @@ def reset_session() -> None:
     (after a fork, or in tests)."""
     for backend in list(_backends):
         backend.close()
-
-
-@functools.lru_cache(maxsize=8)
-def _checked_url(url: str, api_url: str) -> str:
-    """``url`` if ``requests`` can send to it, else the setting to fix."""
-    try:
-        if not url.lower().startswith(("https://", "http://")):
-            raise requests.exceptions.InvalidSchema(url)
-        requests.PreparedRequest().prepare_url(url, None)
-    except (
-        requests.exceptions.InvalidURL,
-        requests.exceptions.InvalidSchema,
-        requests.exceptions.MissingSchema,
-    ):
-        raise ConfigurationError(
-            f"BETATEL_RESET['API_URL'] is not a valid URL: {api_url!r} "
-            "(expected something like 'https://api.betatel.com')."
-        ) from None
-    return url
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -212,7 +192,7 @@ class HttpBackend(BaseBackend):
                 "(white space, a line break or a non-ASCII character): check "
                 "BETATEL_RESET['TOKEN'], or what the TOKEN_PROVIDER returns."
             )
-        url = _checked_url(app_settings.ENDPOINT_URL, app_settings.API_URL)
+        url = app_settings.ENDPOINT_URL  # checked by the API_URL setting's kind
         headers = {"Content-Type": "application/json"}
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"

@@ -23,13 +23,14 @@ backend's storage (django-tasks-db: its task table, until
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 import time
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
-from django.db import DatabaseError, router, transaction
+from django.db import DatabaseError, connections, router, transaction
 from django.http import HttpRequest
 
 from . import services
@@ -107,8 +108,10 @@ def queue_reset_email(email: str, *, request: HttpRequest | None = None) -> None
     services.admit(attempt, request)
     try:
         if _queue_in_database():  # the row and the task commit together, once
-            with transaction.atomic(using=router.db_for_write(ResendAttempt)):
-                _enqueue(_record_queued(attempt))  # refused: neither is kept
+            alias = router.db_for_write(ResendAttempt)
+            ours = not connections[alias].in_atomic_block
+            with transaction.atomic(using=alias):
+                _enqueue(_record_queued(attempt, own_transaction=ours))  # refused: neither is kept
         else:  # committed before the task exists, so that a quick worker finds it
             attempt = _record_queued(attempt)
             _enqueue(attempt)
@@ -126,11 +129,20 @@ def _queue_in_database() -> bool:
     return type(backend).__module__.startswith("django_tasks_db")
 
 
-def _record_queued(attempt: Attempt) -> Attempt:
+def _record_queued(attempt: Attempt, *, own_transaction: bool = False) -> Attempt:
     """The attempt with its audit row, written as queued (none if the write fails:
-    the task writes its own row when it has sent)."""
+    the task writes its own row when it has sent).
+
+    ``own_transaction``: the row and its task are written in a transaction
+    opened for them alone, which then commits as an audit row does
+    (``AUDIT_ASYNC_COMMIT``): on PostgreSQL without waiting for the disk, so a
+    crash of the database server in the next fraction of a second can lose
+    both, never one without the other.
+    """
     try:
-        row = ResendAttempt.objects.create(
+        row_id = ResendAttempt.objects.record(
+            returning=True,
+            own_transaction=own_transaction,
             email=attempt.address,
             source=str(attempt.source),
             outcome=Outcome.QUEUED,
@@ -139,18 +151,26 @@ def _record_queued(attempt: Attempt) -> Attempt:
     except DatabaseError:
         logger.exception("Could not record the queued resend for %s", mask_email(attempt.address))
         return attempt
-    return dataclasses.replace(attempt, row_id=row.pk)
+    return dataclasses.replace(attempt, row_id=row_id)
 
 
 def _enqueue(attempt: Attempt) -> None:
     actor = getattr(attempt.actor, "pk", None)
-    deliver_resend.using(backend=app_settings.TASK_BACKEND).enqueue(
+    _task_on(app_settings.TASK_BACKEND).enqueue(
         attempt.address,
         row_id=attempt.row_id,
         source=str(attempt.source),
         actor_id=actor if actor is None or isinstance(actor, int) else str(actor),
         queued_at=time.time(),
     )
+
+
+@functools.lru_cache(maxsize=8)
+def _task_on(alias: str) -> Any:
+    """:func:`deliver_resend` bound to the task backend ``alias``, made once
+    per alias: ``using()`` builds and validates a new task each time. The
+    backend itself is still looked up at each ``enqueue()``."""
+    return deliver_resend.using(backend=alias)
 
 
 @task()

@@ -24,8 +24,11 @@ _refused_async: set[str] = set()
 
 
 class ResendAttemptManager(models.Manager["ResendAttempt"]):
-    def record(self, **values: Any) -> None:
-        """Write one audit row with a single ``INSERT``.
+    def record(
+        self, *, returning: bool = False, own_transaction: bool = False, **values: Any
+    ) -> int | None:
+        """Write one audit row with a single ``INSERT``; with ``returning``,
+        return its id.
 
         Every resend writes one, on the page's POST and for each address of a
         bulk send, so this skips what ``objects.create()`` does beyond the
@@ -40,7 +43,10 @@ class ResendAttemptManager(models.Manager["ResendAttempt"]):
         can lose the last moments of rows (up to three ``wal_writer_delay``,
         600 ms by default), never corrupt them. Inside a transaction open on
         the same database (``ATOMIC_REQUESTS``, ``atomic()``) the row is part
-        of it and commits as it does.
+        of it and commits as it does, unless ``own_transaction`` says the
+        caller opened that transaction for this row and what it writes with it
+        (a queued resend and its task): then the whole transaction commits
+        asynchronously, as an autocommitted row would.
 
         Why by hand: this is the one write of every public POST and of every
         address of a bulk send. ``objects.create()`` takes 193 µs of CPU where
@@ -55,6 +61,8 @@ class ResendAttemptManager(models.Manager["ResendAttempt"]):
         alias = self._db or router.db_for_write(self.model)
         connection = connections[alias]
         fields, names, sql = _insert_statement(self.model, alias, connection.vendor)
+        if returning and connection.features.can_return_columns_from_insert:
+            sql += " RETURNING " + connection.ops.quote_name(str(self.model._meta.pk.column))
         unknown = values.keys() - names
         if unknown:
             raise TypeError(f"Unknown audit fields: {', '.join(sorted(unknown))}")
@@ -66,10 +74,9 @@ class ResendAttemptManager(models.Manager["ResendAttempt"]):
             for field in fields
         ]
         with connection.cursor() as cursor:
-            if _can_commit_async(connection):
+            if _can_commit_async(connection, own_transaction):
                 try:
                     cursor.execute(ASYNC_COMMIT + sql, params)
-                    return
                 except ProgrammingError:
                     # Nothing was written: the statement was refused as a whole.
                     _refused_async.add(alias)
@@ -78,7 +85,21 @@ class ResendAttemptManager(models.Manager["ResendAttempt"]):
                         "writing them synchronously from now on.",
                         alias,
                     )
-            cursor.execute(sql, params)
+                    if connection.in_atomic_block:
+                        raise  # the transaction is aborted; its caller decides
+                    cursor.execute(sql, params)
+            else:
+                cursor.execute(sql, params)
+            return _inserted_id(cursor, connection, self.model) if returning else None
+
+
+def _inserted_id(cursor: Any, connection: Any, model: type[models.Model]) -> int:
+    """The id of the row the cursor has just inserted."""
+    if connection.features.can_return_columns_from_insert:
+        if cursor.description is None:  # psycopg 3 is still on the SET's result
+            cursor.nextset()
+        return int(cursor.fetchone()[0])
+    return int(connection.ops.last_insert_id(cursor, model._meta.db_table, model._meta.pk.column))
 
 
 @functools.cache
@@ -99,17 +120,18 @@ def _insert_statement(
     return fields, frozenset(field.attname for field in fields), sql
 
 
-def _can_commit_async(connection: Any) -> bool:
-    """PostgreSQL, autocommit, and parameters bound client-side (a statement
-    bound server-side cannot carry two commands)."""
+def _can_commit_async(connection: Any, own_transaction: bool = False) -> bool:
+    """PostgreSQL, autocommit (or a transaction the caller opened for the
+    row), and parameters bound client-side (a statement bound server-side
+    cannot carry two commands)."""
+    autocommit = connection.get_autocommit() and not connection.in_atomic_block
     return (
         # A value it cannot use (check E007) means the plain commit, always correct.
         app_settings.usable("AUDIT_ASYNC_COMMIT")
         and app_settings.AUDIT_ASYNC_COMMIT
         and connection.vendor == "postgresql"
         and connection.alias not in _refused_async
-        and connection.get_autocommit()
-        and not connection.in_atomic_block
+        and (autocommit or (own_transaction and connection.in_atomic_block))
         and _binds_client_side(connection)
     )
 

@@ -235,7 +235,7 @@ def _record(
 ) -> None:
     """Write the audit row (or fill in the queued one); a database failure is
     logged, never raised, so it cannot turn a sent email into an error page."""
-    values = {
+    values: dict[str, Any] = {
         "outcome": str(outcome),
         "status_code": status,
         "duration_ms": round(duration * 1000),

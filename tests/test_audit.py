@@ -164,6 +164,19 @@ def test_record_writes_to_the_database_it_is_given() -> None:
         ResendAttempt.objects.db_manager("elsewhere").record(email="ada@example.com")
 
 
+@pytest.mark.parametrize("returns_columns", [True, False], ids=["RETURNING", "last id"])
+def test_record_returns_the_new_rows_id_when_asked(
+    returns_columns: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(connection.features, "can_return_columns_from_insert", returns_columns)
+    first = ResendAttempt.objects.record(email="ada@example.com", outcome=Outcome.QUEUED)
+    second = ResendAttempt.objects.record(
+        returning=True, email="bob@example.com", outcome=Outcome.QUEUED
+    )
+    assert first is None
+    assert second == ResendAttempt.objects.get(email="bob@example.com").pk
+
+
 def test_record_refuses_unknown_fields() -> None:
     with pytest.raises(TypeError, match="actor, ip"):
         ResendAttempt.objects.record(email="ada@example.com", actor=None, ip="192.0.2.1")

@@ -91,6 +91,17 @@ with transaction.atomic():
     seen["atomic"] = write("b@example.com")
 with override_settings(BETATEL_RESET={"AUDIT_ASYNC_COMMIT": False}):
     seen["off"] = write("c@example.com")
+with transaction.atomic():  # opened for the row alone, as a queued resend does
+    row_id = A.objects.record(
+        returning=True, own_transaction=True, email="g@example.com", outcome="queued"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        seen["own_transaction"] = {"inside": cursor.fetchone()[0]}
+seen["own_transaction"]["id"] = row_id == A.objects.get(email="g@example.com").pk
+with connection.cursor() as cursor:
+    cursor.execute("SHOW synchronous_commit")
+    seen["own_transaction"]["after"] = cursor.fetchone()[0]
 
 connection.close()
 connection.settings_dict["OPTIONS"]["server_side_binding"] = True
@@ -115,9 +126,54 @@ def test_audit_rows_commit_asynchronously_only_on_their_own() -> None:
     assert seen["autocommit"] == {"async": [True], "after": "on"}
     assert seen["atomic"] == {"async": [False], "after": "on"}
     assert seen["off"] == {"async": [False], "after": "on"}
+    # A transaction opened for the row (and a queued resend's task) commits
+    # asynchronously as a whole, and the row's id comes back past the SET.
+    assert seen["own_transaction"] == {"inside": "off", "id": True, "after": "on"}
     assert seen["server_side"] == {"async": [False], "after": "on"}
     # Told it could, it tries once, is refused, writes the row plainly, and
     # does not try again on that database.
     assert seen["refused"]["async"] == [True, False]
     assert seen["after_refusal"]["async"] == [False]
-    assert seen["rows"] == [f"{c}@example.com" for c in "abcdef"]
+    assert seen["rows"] == [f"{c}@example.com" for c in "abcdefg"]
+
+
+QUEUED_COMMIT_PROBE = """
+from django.core.management import call_command
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from django_tasks_db.models import DBTaskResult
+from betatel_reset.delivery import queue_reset_email
+from betatel_reset.models import ASYNC_COMMIT, ResendAttempt as A
+
+call_command("migrate", verbosity=0)
+
+def queue(email):
+    with CaptureQueriesContext(connection) as queries:
+        queue_reset_email(email)
+    inserts = [q["sql"] for q in queries.captured_queries if "INSERT" in q["sql"]]
+    return [sql.startswith(ASYNC_COMMIT) for sql in inserts]
+
+seen = {"own": queue("a@example.com")}
+with transaction.atomic():  # the site's own, as with ATOMIC_REQUESTS
+    seen["site"] = queue("b@example.com")
+seen["rows"] = list(A.objects.order_by("id").values_list("id", "outcome"))
+tasks = DBTaskResult.objects.order_by("enqueued_at")
+seen["tasks"] = [task.args_kwargs["kwargs"]["row_id"] for task in tasks]
+print(json.dumps(seen))
+"""
+
+
+def test_a_queued_resend_and_its_task_commit_together_asynchronously() -> None:
+    """On PostgreSQL with django-tasks-db, the queued audit row and its task
+    are written in one transaction that commits without waiting for the disk
+    (``AUDIT_ASYNC_COMMIT``); inside a transaction of the site's own they
+    commit with it, durably. Each task carries its own audit row's id."""
+    require_services()
+    with scratch_database() as env:
+        seen = in_django(
+            QUEUED_COMMIT_PROBE, {**env, "DJANGO_SETTINGS_MODULE": "tests.support.settings.queued"}
+        )
+    assert seen["own"] == [True, False]  # the audit row carries the SET, then the task
+    assert seen["site"] == [False, False]
+    assert [outcome for _, outcome in seen["rows"]] == ["queued", "queued"]
+    assert seen["tasks"] == [row_id for row_id, _ in seen["rows"]]

@@ -129,6 +129,9 @@ def _short_repr(value: Any, limit: int = 80) -> str:
 class AppSettings:
     """Typed, lazy access to ``settings.BETATEL_RESET``, one :class:`Setting` a key."""
 
+    #: A copy of the last ``BETATEL_RESET`` :meth:`validate` found usable.
+    _usable: tuple[Any] | None = None
+
     # Where and how to call Betatel.
     API_URL = Setting("https://api.betatel.com", HTTP_URL)
     ENDPOINT_PATH = Setting("/api/auth/reset-password/resend", URL_PATH)
@@ -233,11 +236,19 @@ class AppSettings:
         """Raise :class:`InvalidSetting` for the first value the app cannot use.
 
         The service calls this before a resend, so a value a system check
-        reports stops it before anything is counted or sent.
+        reports stops it before anything is counted or sent. Settings found
+        usable are not checked again while ``BETATEL_RESET`` holds the same
+        values (a kind's check depends on the value alone): this runs before
+        every address of a bulk send, and checking every setting each time
+        cost more than the ledger's statements.
         """
+        current = getattr(settings, SETTINGS_NAME, None)
+        if self._usable is not None and self._usable[0] == current:
+            return
         errors = self.errors()
         if errors:
             raise errors[0]
+        self._usable = (dict(current) if isinstance(current, dict) else current,)
 
     @property
     def ENDPOINT_URL(self) -> str:

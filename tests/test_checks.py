@@ -286,3 +286,26 @@ def test_a_folder_of_certificates_is_a_ca_bundle(settings: Any, tmp_path: Path) 
 
 class QuietBackend(ConsoleBackend):
     """A backend given by its dotted path."""
+
+
+def test_validate_checks_again_only_when_the_settings_change(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Usable settings are not checked again before every resend, but any
+    change to them, even made in place, is."""
+    configure(settings, TOKEN="x")
+    app_settings.validate()
+    checked: list[int] = []
+    errors = app_settings.errors
+    monkeypatch.setattr(app_settings, "errors", lambda: checked.append(1) or errors())
+
+    app_settings.validate()
+    assert checked == []
+
+    settings.BETATEL_RESET["DEADLINE"] = -1.0  # changed in place
+    with pytest.raises(ConfigurationError, match="DEADLINE"):
+        app_settings.validate()
+    assert len(checked) == 1
+    configure(settings, TOKEN="y")
+    app_settings.validate()
+    assert len(checked) == 2

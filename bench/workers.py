@@ -111,7 +111,7 @@ def drain(
         for _ in range(workers)
     ]
     try:
-        deadline = time.monotonic() + 120 + 3 * n * fake.send_time
+        deadline = time.monotonic() + 60 + 3 * n * fake.send_time / workers
         batch = ResendBatch.objects.get(pk=queued.batch_id)
         while batch.state != BatchState.FINISHED:
             if time.monotonic() > deadline or any(p.poll() is not None for p in procs):

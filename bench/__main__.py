@@ -1,6 +1,6 @@
 """``python -m bench`` (``make bench``): run the benchmarks, refresh their tables.
 
-    python -m bench                        # all of them, about 8 minutes
+    python -m bench                        # all of them, about 20 minutes
     python -m bench --only client,profile_post
 
 Each benchmark runs alone in its own process (``python -m bench.NAME --json``),
@@ -36,6 +36,7 @@ BENCHMARKS = [
     "admin_bulk",
     "delivery",
     "ledger",
+    "workers",
 ]
 PAGE = ROOT / "docs" / "benchmarks.md"
 

@@ -3,7 +3,10 @@ off), with Django's own password reset at ``/accounts/`` to compare against.
 
 ``BENCH_DATABASE_URL`` (default: in-memory SQLite), ``BENCH_BETATEL_BACKEND``
 (default ``locmem``), ``BENCH_BETATEL_API_URL`` and ``BENCH_CA_BUNDLE``; the cache
-is local memory. Rate limits are so high that they do all their work but never refuse.
+is local memory, or Redis at ``BENCH_REDIS_URL`` (keys prefixed ``BENCH_CACHE_PREFIX``)
+for processes that share it. ``BENCH_TASK_CHUNK_SIZE`` and ``BENCH_BULK_RATE`` set
+those two settings (the demo's ``TASKS_BACKEND=database`` queues bulk sends for
+``db_worker``). Rate limits are so high that they do all their work but never refuse.
 """
 
 from project.settings import *  # noqa: F403
@@ -15,6 +18,12 @@ ROOT_URLCONF = "bench.site_urls"
 
 DATABASES = {"default": env.db("BENCH_DATABASE_URL", default="sqlite://:memory:")}
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+if env.str("BENCH_REDIS_URL", default=""):
+    CACHES["default"] = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": env.str("BENCH_REDIS_URL"),
+        "KEY_PREFIX": env.str("BENCH_CACHE_PREFIX", default=""),
+    }
 
 # Django's PasswordResetView "sends" through the local-memory email backend.
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
@@ -27,4 +36,6 @@ BETATEL_RESET = {
     "RATE_LIMIT_EMAIL": "1000000/h",
     "RATE_LIMIT_IP": "1000000/h",
     "CIRCUIT_FAILURE_THRESHOLD": 1000000,
+    "TASK_CHUNK_SIZE": env.int("BENCH_TASK_CHUNK_SIZE", default=100),
+    "BULK_RATE": env.str("BENCH_BULK_RATE", default="") or None,
 }

@@ -25,7 +25,7 @@ from bench.report import fill
 from .support.real_services import require_services
 
 ROOT = Path(__file__).resolve().parent.parent
-NEEDS_SERVICES = {"server", "bulk", "load", "ledger", "delivery"}
+NEEDS_SERVICES = {"server", "bulk", "load", "ledger", "delivery", "workers"}
 Smoke = Callable[[str], dict[str, Any]]
 
 
@@ -111,6 +111,18 @@ def test_profile_benchmark_wrote_a_profile(smoke: Smoke) -> None:
 
 def test_load_benchmark_kept_its_invariants(smoke: Smoke) -> None:
     assert smoke("load")["data"]["problems"] == []
+
+
+def test_workers_benchmark_drained_with_each_worker_count_and_paced(smoke: Smoke) -> None:
+    data = smoke("workers")["data"]  # the benchmark fails unless every address was sent once
+    runs = data["runs"]
+    assert {(run["workers"], len(run["peak_rss_kb"])) for run in runs} == {(1, 1), (2, 2)}
+    assert all(rss > 0 for run in runs for rss in run["peak_rss_kb"])
+    assert len({run["n"] for run in runs}) == 2  # memory is compared at two sizes
+    paced = data["paced"]
+    assert paced["rate"]
+    assert paced["windows"]
+    assert sum(paced["windows"]) < paced["n"]  # only the whole seconds are counted
 
 
 def test_the_server_probe_writes_audit_rows_as_the_app_does() -> None:

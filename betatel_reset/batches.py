@@ -37,7 +37,7 @@ from .bulk import DEFAULT_RETRY_WAIT, BulkSummary, _usable_concurrency, chunked,
 from .choices import AddressState, BatchState, Outcome, Source
 from .conf import app_settings
 from .exceptions import BetatelResetError, CircuitOpen, ConfigurationError, UpstreamRateLimited
-from .models import BatchAddress, ResendBatch
+from .models import BatchAddress, ResendBatch, _insert_statement
 from .pacing import CONTROL_EVERY, BatchPacer, SharedRate
 from .services import resend_reset_email
 
@@ -60,19 +60,35 @@ def create_batch(
 ) -> ResendBatch:
     """Record a batch of ``addresses`` (already cleaned and de-duplicated),
     written ``PAGE`` at a time so a huge input is never held in memory.
-    ``chunk_size`` numbers the addresses' chunks (0: one chunk)."""
+    ``chunk_size`` numbers the addresses' chunks (0: one chunk).
+
+    The addresses go in with one hand-built ``INSERT`` run for each page's
+    rows, as the audit row does (``ResendAttempt.objects.record``), rather
+    than ``bulk_create()``: no model instance per address, no primary keys
+    read back; about half the cost per address (benchmark 8).
+    """
     now = timezone.now()
     batch = ResendBatch.objects.create(
         source=source, started_by=actor, state=state, heartbeat_at=now
     )
+    alias = router.db_for_write(BatchAddress)
+    connection = connections[alias]
+    fields, _, insert = _insert_statement(BatchAddress, alias, connection.vendor)
+    shared = {f.attname: f.get_db_prep_save(f.get_default(), connection) for f in fields}
+    shared.update(batch_id=batch.pk, updated_at=connection.ops.adapt_datetimefield_value(now))
     total = 0
     for page in chunked(addresses, PAGE):
         rows = []
         for address in page:
-            chunk = total // chunk_size if chunk_size else 0
-            rows.append(BatchAddress(batch=batch, email=address, chunk=chunk, updated_at=now))
+            values = {
+                **shared,
+                "email": address,
+                "chunk": total // chunk_size if chunk_size else 0,
+            }
+            rows.append([values[f.attname] for f in fields])
             total += 1
-        BatchAddress.objects.bulk_create(rows)
+        with connection.cursor() as cursor:
+            cursor.executemany(insert, rows)
     batch.total = total
     batch.save(update_fields=["total"])
     return batch

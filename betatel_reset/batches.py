@@ -20,15 +20,17 @@ goes back to pending. Resuming is :mod:`betatel_reset.resuming`.
 from __future__ import annotations
 
 import datetime
+import functools
 import logging
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connections, router
+from django.db.backends.utils import CursorWrapper
 from django.db.models import Count
 from django.utils import timezone
 
@@ -201,7 +203,7 @@ def run_batch(
     pacer = BatchPacer(batch.pk)
     rate = SharedRate(app_settings.BULK_RATE)
     control = _Control(batch.pk, stop)
-    marks = _DoneMarks()
+    ledger = _ThreadLedger()
     lock = threading.Lock()
     actor = batch.started_by
     source = Source(batch.source)
@@ -210,10 +212,10 @@ def run_batch(
         address_id, email = row
         control.check()
         if rate.paces or pacer.delay() > 0:
-            marks.write()  # an outcome never waits out a pace or a pause unwritten
+            ledger.write()  # an outcome never waits out a pace or a pause unwritten
         pacer.wait(stop)
         rate.wait(stop)
-        if stop.is_set() or not marks.claim(address_id):
+        if stop.is_set() or not ledger.claim(address_id):
             return
         attempt = 0
         while True:
@@ -242,7 +244,7 @@ def run_batch(
                 outcome = Outcome(exc.outcome)
             else:
                 outcome = Outcome.SENT
-            marks.hold(address_id, outcome)
+            ledger.hold(address_id, outcome)
             with lock:
                 result.outcomes[outcome] += 1
                 if on_result is not None:
@@ -259,7 +261,7 @@ def run_batch(
         send,
         concurrency=_usable_concurrency(concurrency),
         stop=stop,
-        finish_thread=marks.write,
+        finish_thread=ledger.close,
     )
     if not stop.is_set():
         finish_if_done(batch.pk)
@@ -267,8 +269,8 @@ def run_batch(
 
 
 def _pending(batch_id: int, chunk: int | None, stop: threading.Event) -> Iterator[tuple[int, str]]:
-    """The batch's pending addresses in order, as ``(id, email)``, read ``PAGE``
-    at a time (tuples: model instances cost more than the statements that use them)."""
+    """The batch's pending addresses in order, as ``(id, email)`` (no model
+    instance per address), read ``PAGE`` at a time."""
     rows = BatchAddress.objects.filter(batch_id=batch_id, state=AddressState.PENDING)
     if chunk is not None:
         rows = rows.filter(chunk=chunk)
@@ -281,39 +283,59 @@ def _pending(batch_id: int, chunk: int | None, stop: threading.Event) -> Iterato
         last = page[-1][0]
 
 
-class _DoneMarks(threading.local):
-    """Each thread's last outcome not yet in the ledger.
+class _ThreadLedger(threading.local):
+    """What one thread of a run writes to the ledger.
 
-    It is written with the same thread's next claim, one statement instead of
-    two (benchmark 8), or on its own when the thread is about to wait
-    (``BULK_RATE``, a 429 pause) and once it takes no more addresses. Until
-    then the address stays in flight: a process killed meanwhile leaves it so,
-    and resuming settles it from its audit row, written before the outcome
-    came here. Only if that row was lost too (a crash of the database server
-    under ``AUDIT_ASYNC_COMMIT``) is it in doubt, never sent again.
+    Its statements share one cursor, kept until the thread takes no more
+    addresses: a new cursor for each cost nearly as much CPU as the statement
+    itself (benchmark 8).
 
-    Written on its own, a done mark could commit without waiting for the disk
-    as the audit row does; it rarely is, so it keeps the claim's commit.
+    The outcome of its last send is written with its next claim, one statement
+    instead of two, or on its own when the thread is about to wait
+    (``BULK_RATE``, a 429 pause) and when it stops. Until then the address
+    stays in flight: a process killed meanwhile leaves it so, and resuming
+    settles it from its audit row, written before the outcome came here. Only
+    if that row was lost too (a crash of the database server under
+    ``AUDIT_ASYNC_COMMIT``) is it in doubt, never sent again. Written on its
+    own, an outcome could commit without waiting for the disk as the audit row
+    does; it rarely is, so it keeps the claim's commit.
     """
 
     def __init__(self) -> None:
         self.held: tuple[int, Outcome] | None = None
+        self._cursor: CursorWrapper | None = None
+
+    def claim(self, address_id: int) -> bool:
+        claimed = _claim(self._open(), address_id, done=self.held)
+        self.held = None
+        return claimed
 
     def hold(self, address_id: int, outcome: Outcome) -> None:
         self.held = (address_id, outcome)
 
-    def claim(self, address_id: int) -> bool:
-        claimed = _claim(address_id, done=self.held)
-        self.held = None
-        return claimed
-
     def write(self) -> None:
         if self.held is not None:
-            _finish(*self.held)
+            _finish(self._open(), *self.held)
             self.held = None
 
+    def close(self) -> None:
+        """The thread takes no more addresses."""
+        try:
+            self.write()
+        finally:
+            if self._cursor is not None:
+                self._cursor.close()
+                self._cursor = None
 
-def _claim(address_id: int, done: tuple[int, Outcome] | None = None) -> bool:
+    def _open(self) -> CursorWrapper:
+        if self._cursor is None:
+            self._cursor = connections[router.db_for_write(BatchAddress)].cursor()
+        return self._cursor
+
+
+def _claim(
+    cursor: CursorWrapper, address_id: int, done: tuple[int, Outcome] | None = None
+) -> bool:
     """Mark the address in flight; False when another process got it first.
 
     ``done``, another address and its outcome, is marked done by the same
@@ -323,46 +345,54 @@ def _claim(address_id: int, done: tuple[int, Outcome] | None = None) -> bool:
     would leave the address pending, to be sent again on resume, with its
     audit row (written after it) lost as well.
     """
+    statements = _statements(cursor.db.alias)
+    now = cursor.db.ops.adapt_datetimefield_value(timezone.now())
     if done is None:
-        return bool(
-            _update(
-                "state = %s, updated_at = %s WHERE id = %s AND state = %s",
-                [AddressState.IN_FLIGHT, timezone.now(), address_id, AddressState.PENDING],
-            )
-        )
+        cursor.execute(statements.claim, [now, address_id])
+        return bool(cursor.rowcount == 1)
     done_id, outcome = done
-    changed = _update(
-        "state = CASE WHEN id = %s THEN %s ELSE %s END,"
-        " outcome = CASE WHEN id = %s THEN %s ELSE outcome END, updated_at = %s"
-        " WHERE (id = %s AND state = %s) OR id = %s",
-        [done_id, AddressState.DONE, AddressState.IN_FLIGHT, done_id, outcome, timezone.now(),
-         address_id, AddressState.PENDING, done_id],
-    )  # fmt: skip
-    return changed == 2
-
-
-def _finish(address_id: int, outcome: Outcome) -> None:
-    _update(
-        "state = %s, outcome = %s, updated_at = %s WHERE id = %s",
-        [AddressState.DONE, outcome, timezone.now(), address_id],
+    cursor.execute(
+        statements.claim_and_finish, [done_id, done_id, outcome, now, address_id, done_id]
     )
+    return bool(cursor.rowcount == 2)
 
 
-def _update(assignments: str, params: list[Any]) -> int:
-    """``UPDATE <BatchAddress table> SET <assignments>``; how many rows changed.
+def _finish(cursor: CursorWrapper, address_id: int, outcome: Outcome) -> None:
+    now = cursor.db.ops.adapt_datetimefield_value(timezone.now())
+    cursor.execute(_statements(cursor.db.alias).finish, [outcome, now, address_id])
 
-    By hand, like the audit row (``ResendAttempt.objects.record``): these
-    statements run for every address of every batch, and ``QuerySet.update()``
-    compiles each one anew (the ledger's cost is benchmark 8).
+
+class _Statements(NamedTuple):
+    claim: str
+    claim_and_finish: str
+    finish: str
+
+
+@functools.cache
+def _statements(alias: str) -> _Statements:
+    """The ledger's ``UPDATE`` statements for database ``alias``, built once.
+
+    By hand, like the audit row (``ResendAttempt.objects.record``): they run
+    for every address of every batch, and ``QuerySet.update()`` compiles each
+    one anew. The states, constants of ours, are written into the SQL (each
+    parameter costs the client CPU to quote, benchmark 8); the ids, the
+    outcome and the time are parameters.
     """
-    connection = connections[router.db_for_write(BatchAddress)]
-    adapt = connection.ops.adapt_datetimefield_value
-    values = [adapt(v) if isinstance(v, datetime.datetime) else v for v in params]
-    table = connection.ops.quote_name(BatchAddress._meta.db_table)
-    with connection.cursor() as cursor:
-        # Only our own table and column names; the values are parameters.
-        cursor.execute(f"UPDATE {table} SET {assignments}", values)  # noqa: S608
-        return int(cursor.rowcount)
+    table = connections[alias].ops.quote_name(BatchAddress._meta.db_table)
+    pending, in_flight, done = (
+        f"'{state}'" for state in (AddressState.PENDING, AddressState.IN_FLIGHT, AddressState.DONE)
+    )
+    # Only our own table, column names and states; the values are parameters.
+    update = f"UPDATE {table} SET"
+    return _Statements(
+        claim=f"{update} state = {in_flight}, updated_at = %s WHERE id = %s AND state = {pending}",
+        claim_and_finish=(
+            f"{update} state = CASE WHEN id = %s THEN {done} ELSE {in_flight} END,"
+            " outcome = CASE WHEN id = %s THEN %s ELSE outcome END, updated_at = %s"
+            f" WHERE (id = %s AND state = {pending}) OR id = %s"
+        ),
+        finish=f"{update} state = {done}, outcome = %s, updated_at = %s WHERE id = %s",
+    )
 
 
 def _release(address_id: int) -> None:

@@ -22,6 +22,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.messages import get_messages
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.db.backends.utils import CursorWrapper
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -238,15 +239,18 @@ def test_an_address_claimed_elsewhere_is_not_sent(locmem_backend: None) -> None:
     the read and the send is skipped."""
     batch = batches.create_batch(["a@example.com", "b@example.com"], source=Source.API)
     claimed = BatchAddress.objects.get(email="a@example.com")
-    assert batches._claim(claimed.pk)
-    assert not batches._claim(claimed.pk)
+    with connection.cursor() as cursor:
+        assert batches._claim(cursor, claimed.pk)
+        assert not batches._claim(cursor, claimed.pk)
     BatchAddress.objects.filter(pk=claimed.pk).update(state=AddressState.PENDING)
     original = batches._claim
 
-    def claim_after_someone_else(address_id: int, done: tuple[int, Outcome] | None = None) -> bool:
+    def claim_after_someone_else(
+        cursor: CursorWrapper, address_id: int, done: tuple[int, Outcome] | None = None
+    ) -> bool:
         if address_id == claimed.pk:
-            original(address_id)  # another worker wins the race
-        return original(address_id, done)
+            original(cursor, address_id)  # another worker wins the race
+        return original(cursor, address_id, done)
 
     batches._claim = claim_after_someone_else  # type: ignore[assignment]
     try:

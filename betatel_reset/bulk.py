@@ -230,21 +230,28 @@ def run_bounded(
     *,
     concurrency: int,
     stop: threading.Event | None = None,
+    finish_thread: Callable[[], None] | None = None,
 ) -> None:
     """Call ``work(item)`` for every item, at most ``concurrency`` at a time.
 
     Items are drawn from the iterable only as threads become free. The first
     exception stops the others taking new items and is raised here once they
     finish; so does an interrupt (Ctrl-C) in the calling thread. With a
-    concurrency of 1 everything runs in the calling thread. Each extra thread
-    closes its database connections before it ends.
+    concurrency of 1 everything runs in the calling thread. ``finish_thread``
+    is called in each thread that ran ``work`` once it takes no more items,
+    after an error too. Each extra thread closes its database connections
+    before it ends.
     """
     stop = stop or threading.Event()
+    finish_thread = finish_thread or _nothing
     if concurrency <= 1:
-        for item in items:
-            if stop.is_set():
-                break
-            work(item)
+        try:
+            for item in items:
+                if stop.is_set():
+                    break
+                work(item)
+        finally:
+            finish_thread()
         return
 
     iterator = iter(items)
@@ -258,8 +265,11 @@ def run_bounded(
 
     def worker() -> None:
         try:
-            while item := take():
-                work(item[0])
+            try:
+                while item := take():
+                    work(item[0])
+            finally:
+                finish_thread()
         except BaseException as exc:
             errors.append(exc)
             stop.set()
@@ -279,3 +289,7 @@ def run_bounded(
         raise
     if errors:
         raise errors[0]
+
+
+def _nothing() -> None:
+    pass

@@ -90,6 +90,11 @@ class SharedRate:
         self._lock = threading.Lock()
         self._next_local = 0.0
 
+    @property
+    def paces(self) -> bool:
+        """Whether a send may have to wait for its slot (``BULK_RATE`` is set)."""
+        return self.rate is not None
+
     def wait(self, stop: threading.Event) -> None:
         """Return once a send may leave (at once without ``BULK_RATE``)."""
         rate = self.rate

@@ -15,12 +15,16 @@ from collections import Counter
 from collections.abc import Iterator
 from io import StringIO
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.messages import get_messages
 from django.core.management import CommandError, call_command
+from django.db import connection
+from django.db.backends.utils import CursorWrapper
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -120,9 +124,12 @@ def test_a_killed_command_resumes_without_sending_twice(
 
     ledger = in_django(LEDGER, env)
     in_flight = {a for a, state in ledger["addresses"].items() if state == "in_flight"}
-    assert 1 <= len(in_flight) <= CONCURRENCY
-    # Killed between the audit row and the ledger: the audit trail knows.
+    # Killed between the audit row and the ledger: the audit trail knows. Each
+    # thread may also hold the outcome of its last send, written with its next
+    # claim: audited, so known too.
     known = in_flight & set(ledger["audited"])
+    assert 1 <= len(in_flight - known) <= CONCURRENCY
+    assert len(in_flight) <= 2 * CONCURRENCY
 
     time.sleep(max(0.0, killed_at + STALE_AFTER + 0.2 - time.monotonic()))
     betatel.latency = 0
@@ -232,15 +239,18 @@ def test_an_address_claimed_elsewhere_is_not_sent(locmem_backend: None) -> None:
     the read and the send is skipped."""
     batch = batches.create_batch(["a@example.com", "b@example.com"], source=Source.API)
     claimed = BatchAddress.objects.get(email="a@example.com")
-    assert batches._claim(claimed)
-    assert not batches._claim(claimed)
+    with connection.cursor() as cursor:
+        assert batches._claim(cursor, claimed.pk)
+        assert not batches._claim(cursor, claimed.pk)
     BatchAddress.objects.filter(pk=claimed.pk).update(state=AddressState.PENDING)
     original = batches._claim
 
-    def claim_after_someone_else(address: BatchAddress) -> bool:
-        if address.email == "a@example.com":
-            original(address)  # another worker wins the race
-        return original(address)
+    def claim_after_someone_else(
+        cursor: CursorWrapper, address_id: int, done: tuple[int, Outcome] | None = None
+    ) -> bool:
+        if address_id == claimed.pk:
+            original(cursor, address_id)  # another worker wins the race
+        return original(cursor, address_id, done)
 
     batches._claim = claim_after_someone_else  # type: ignore[assignment]
     try:
@@ -249,6 +259,66 @@ def test_an_address_claimed_elsewhere_is_not_sent(locmem_backend: None) -> None:
         batches._claim = original  # type: ignore[assignment]
     assert [r.email for r in locmem.outbox] == ["b@example.com"]
     assert ResendAttempt.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_an_outcome_is_written_with_the_next_claim(locmem_backend: None) -> None:
+    """One statement of the ledger per address: its claim, which also marks the
+    thread's previous address done; the last outcome is written on its own."""
+    batch = batches.create_batch(
+        ["a@example.com", "b@example.com", "c@example.com"], source=Source.API
+    )
+    table = connection.ops.quote_name(BatchAddress._meta.db_table)
+    with CaptureQueriesContext(connection) as queries:
+        batches.run_batch(batch)
+    updates = [
+        q["sql"] for q in queries.captured_queries if q["sql"].startswith(f"UPDATE {table}")
+    ]
+    assert len(updates) == 3 + 1
+    rows = BatchAddress.objects.filter(batch=batch).values_list("state", "outcome")
+    assert set(rows) == {(AddressState.DONE, Outcome.SENT)}
+
+
+@pytest.mark.django_db
+def test_a_paced_sender_writes_each_outcome_before_waiting(settings: Any) -> None:
+    """Under ``BULK_RATE`` a sender may wait for its slot: no outcome waits
+    with it, so each address is marked done by a statement of its own."""
+    settings.BETATEL_RESET = {**settings.BETATEL_RESET, "BACKEND": "locmem", "BULK_RATE": "1000/s"}
+    batch = batches.create_batch(
+        ["a@example.com", "b@example.com", "c@example.com"], source=Source.API
+    )
+    table = connection.ops.quote_name(BatchAddress._meta.db_table)
+    with CaptureQueriesContext(connection) as queries:
+        batches.run_batch(batch)
+    updates = [
+        q["sql"] for q in queries.captured_queries if q["sql"].startswith(f"UPDATE {table}")
+    ]
+    assert len(updates) == 3 + 3
+
+
+@pytest.mark.django_db
+def test_a_stopped_sender_writes_its_last_outcome(
+    locmem_backend: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cancelled from the admin after two sends: the second one's outcome,
+    held for the next claim, is written when the sender stops."""
+    monkeypatch.setattr(batches, "CONTROL_EVERY", 0.0)  # look at the batch row before each send
+    batch = batches.create_batch([f"u{n}@example.com" for n in range(5)], source=Source.API)
+
+    def cancel_after_two(email: str, outcome: Outcome) -> None:
+        if len(locmem.outbox) == 2:
+            batches.set_state(batch, BatchState.CANCELLED)
+
+    batches.run_batch(batch, on_result=cancel_after_two)
+
+    states = dict(BatchAddress.objects.filter(batch=batch).values_list("email", "state"))
+    assert states == {
+        "u0@example.com": AddressState.DONE,
+        "u1@example.com": AddressState.DONE,
+        "u2@example.com": AddressState.PENDING,
+        "u3@example.com": AddressState.PENDING,
+        "u4@example.com": AddressState.PENDING,
+    }
 
 
 @pytest.mark.django_db

@@ -261,6 +261,14 @@ def test_an_address_claimed_elsewhere_is_not_sent(locmem_backend: None) -> None:
     assert ResendAttempt.objects.count() == 1
 
 
+def ledger_updates(batch: ResendBatch) -> int:
+    """How many ``UPDATE`` statements of the address ledger a run of ``batch`` makes."""
+    table = connection.ops.quote_name(BatchAddress._meta.db_table)
+    with CaptureQueriesContext(connection) as queries:
+        batches.run_batch(batch)
+    return sum(q["sql"].startswith(f"UPDATE {table}") for q in queries.captured_queries)
+
+
 @pytest.mark.django_db
 def test_an_outcome_is_written_with_the_next_claim(locmem_backend: None) -> None:
     """One statement of the ledger per address: its claim, which also marks the
@@ -268,13 +276,7 @@ def test_an_outcome_is_written_with_the_next_claim(locmem_backend: None) -> None
     batch = batches.create_batch(
         ["a@example.com", "b@example.com", "c@example.com"], source=Source.API
     )
-    table = connection.ops.quote_name(BatchAddress._meta.db_table)
-    with CaptureQueriesContext(connection) as queries:
-        batches.run_batch(batch)
-    updates = [
-        q["sql"] for q in queries.captured_queries if q["sql"].startswith(f"UPDATE {table}")
-    ]
-    assert len(updates) == 3 + 1
+    assert ledger_updates(batch) == 3 + 1
     rows = BatchAddress.objects.filter(batch=batch).values_list("state", "outcome")
     assert set(rows) == {(AddressState.DONE, Outcome.SENT)}
 
@@ -287,13 +289,7 @@ def test_a_paced_sender_writes_each_outcome_before_waiting(settings: Any) -> Non
     batch = batches.create_batch(
         ["a@example.com", "b@example.com", "c@example.com"], source=Source.API
     )
-    table = connection.ops.quote_name(BatchAddress._meta.db_table)
-    with CaptureQueriesContext(connection) as queries:
-        batches.run_batch(batch)
-    updates = [
-        q["sql"] for q in queries.captured_queries if q["sql"].startswith(f"UPDATE {table}")
-    ]
-    assert len(updates) == 3 + 3
+    assert ledger_updates(batch) == 3 + 3
 
 
 @pytest.mark.django_db

@@ -238,13 +238,14 @@ class AppSettings:
         The service calls this before a resend, so a value a system check
         reports stops it before anything is counted or sent. Settings found
         usable are not checked again while ``BETATEL_RESET`` holds the same
-        values (a kind's check depends on the value; a ``CA_BUNDLE`` file
-        removed later is found by the http backend, which reads it): this runs
-        before every address of a bulk send, and checking every setting each
-        time cost more than the ledger's statements.
+        values (a kind's check depends on the value alone, but for
+        ``CA_BUNDLE``'s file, which is looked at every time): this runs before
+        every address of a bulk send, and checking every setting each time
+        cost more than the ledger's statements.
         """
         current = getattr(settings, SETTINGS_NAME, None)
         if self._usable is not None and self._usable[0] == current:
+            _ = self.CA_BUNDLE  # its file may have gone since
             return
         errors = self.errors()
         if errors:

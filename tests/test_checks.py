@@ -309,3 +309,16 @@ def test_validate_checks_again_only_when_the_settings_change(
     configure(settings, TOKEN="y")
     app_settings.validate()
     assert len(checked) == 2
+
+
+def test_validate_looks_again_at_a_ca_bundle_that_has_gone(settings: Any, tmp_path: Path) -> None:
+    """The one check that looks outside the settings is made every time: a
+    bundle removed after the settings were found usable is a 503, not a 500
+    from deep in the HTTP client."""
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text(Path(certifi.where()).read_text())
+    configure(settings, TOKEN="x", CA_BUNDLE=str(bundle))
+    app_settings.validate()
+    bundle.unlink()
+    with pytest.raises(ConfigurationError, match="CA_BUNDLE"):
+        app_settings.validate()

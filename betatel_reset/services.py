@@ -191,7 +191,10 @@ class _Attempt:
             message=response.message,
             duration=time.monotonic() - self.started,
         )
-        self._finish(Outcome.SENT, response.status_code, "", f"HTTP {response.status_code}")
+        # The audit row and the log say the duration the caller is told.
+        self._finish(
+            Outcome.SENT, response.status_code, "", f"HTTP {response.status_code}", result.duration
+        )
         _announce(resend_sent, self.source, result=result, **self.signal_args())
         return result
 
@@ -205,8 +208,16 @@ class _Attempt:
     def signal_args(self) -> dict[str, Any]:
         return {"email": self.address, "source": self.source, "actor": self.actor}
 
-    def _finish(self, outcome: Outcome, status: int | None, detail: str, why: str) -> None:
-        duration = time.monotonic() - self.started
+    def _finish(
+        self,
+        outcome: Outcome,
+        status: int | None,
+        detail: str,
+        why: str,
+        duration: float | None = None,
+    ) -> None:
+        if duration is None:
+            duration = time.monotonic() - self.started
         _record(self, outcome, status, detail, duration)
         logger.log(
             logging.WARNING if outcome in NEEDS_FIXING else logging.INFO,

@@ -131,12 +131,19 @@ def gunicorn(env: dict[str, str]) -> Iterator[Served]:
                 time.sleep(0.1)
             yield Served(url, proc.pid)
         finally:  # gunicorn stops its workers on SIGTERM
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+            stop_processes([proc])
+
+
+def stop_processes(procs: Sequence[subprocess.Popen[Any]], wait: float = 10) -> None:
+    """SIGTERM our own children, then SIGKILL those still running after ``wait`` s."""
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
 
 
 # The bench site --------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from bench.harness import (
     machine_busy_seconds,
     median,
     site_in_process,
+    stop_processes,
 )
 from bench.report import arguments, finish, met, table
 from betatel_reset.testing import FakeBetatelServer
@@ -124,14 +125,7 @@ def drain(
         database.look()
         busy = (machine_busy_seconds() - before[1]) / (time.monotonic() - before[2])
     finally:
-        for p in procs:  # db_worker stops after its task on SIGTERM
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(timeout=10)
+        stop_processes(procs, wait=30)  # db_worker stops after its task on SIGTERM
     fake_cpu = sum(resource.getrusage(resource.RUSAGE_SELF)[:2]) - fake_cpu
     arrivals = sorted(r.received_at for r in fake.requests)
     received = Counter(r.json["email"] for r in fake.requests)

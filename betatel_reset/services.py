@@ -200,7 +200,8 @@ class _Attempt:
 
     def failed(self, error: BetatelResetError | ConfigurationError) -> None:
         status = getattr(error, "status_code", None)
-        self._finish(error.outcome, status, _detail(error), str(error))
+        duration = time.monotonic() - self.started
+        self._finish(error.outcome, status, _detail(error), str(error), duration)
         _announce(
             resend_failed, self.source, outcome=error.outcome, error=error, **self.signal_args()
         )
@@ -209,15 +210,8 @@ class _Attempt:
         return {"email": self.address, "source": self.source, "actor": self.actor}
 
     def _finish(
-        self,
-        outcome: Outcome,
-        status: int | None,
-        detail: str,
-        why: str,
-        duration: float | None = None,
+        self, outcome: Outcome, status: int | None, detail: str, why: str, duration: float
     ) -> None:
-        if duration is None:
-            duration = time.monotonic() - self.started
         _record(self, outcome, status, detail, duration)
         logger.log(
             logging.WARNING if outcome in NEEDS_FIXING else logging.INFO,

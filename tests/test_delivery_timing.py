@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from bench.harness import child_env, csrf_token
+from bench.harness import child_env, csrf_token, stop_processes
 from betatel_reset.testing import Behaviour, FakeBetatelServer
 from tests.support.fake_betatel import FAKE_BETATEL_TOKEN
 from tests.support.queued_site import PAGE, queued_site
@@ -91,14 +91,7 @@ def workers(env: dict[str, str], count: int) -> Iterator[None]:
     try:
         yield
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+        stop_processes(procs)
 
 
 def post_alternately(url: str, client: int) -> dict[str, list[float]]:
